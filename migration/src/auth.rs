@@ -1,0 +1,248 @@
+//! auth_db: credentials, sessions, refresh tokens and login failures.
+
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Initial)]
+    }
+}
+
+#[derive(DeriveIden)]
+enum Users {
+    Table,
+    Id,
+    Email,
+    PasswordHash,
+    Role,
+    Suspended,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Sessions {
+    Table,
+    Id,
+    UserId,
+    CreatedAt,
+    LastUsedAt,
+    ExpiresAt,
+    RevokedAt,
+    UserAgent,
+    Ip,
+}
+
+#[derive(DeriveIden)]
+enum RefreshTokens {
+    Table,
+    Id,
+    SessionId,
+    TokenHash,
+    CreatedAt,
+    ExpiresAt,
+    UsedAt,
+}
+
+#[derive(DeriveIden)]
+enum LoginFailures {
+    Table,
+    Id,
+    Email,
+    Ip,
+    At,
+}
+
+#[derive(DeriveMigrationName)]
+struct Initial;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Initial {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Users::Table)
+                .if_not_exists()
+                .col(ColumnDef::new(Users::Id).uuid().not_null().primary_key())
+                .col(
+                    ColumnDef::new(Users::Email)
+                        .string()
+                        .not_null()
+                        .unique_key(),
+                )
+                .col(ColumnDef::new(Users::PasswordHash).string().not_null())
+                .col(ColumnDef::new(Users::Role).string_len(16).not_null())
+                .col(
+                    ColumnDef::new(Users::Suspended)
+                        .boolean()
+                        .not_null()
+                        .default(false),
+                )
+                .col(
+                    ColumnDef::new(Users::CreatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Users::UpdatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            crate::index("idx_users_created", Users::Table)
+                .col(Users::CreatedAt)
+                .col(Users::Id)
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(Sessions::Table)
+                .if_not_exists()
+                .col(ColumnDef::new(Sessions::Id).uuid().not_null().primary_key())
+                .col(ColumnDef::new(Sessions::UserId).uuid().not_null())
+                .col(
+                    ColumnDef::new(Sessions::CreatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Sessions::LastUsedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Sessions::ExpiresAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Sessions::RevokedAt)
+                        .timestamp_with_time_zone()
+                        .null(),
+                )
+                .col(ColumnDef::new(Sessions::UserAgent).string().null())
+                .col(ColumnDef::new(Sessions::Ip).string().null())
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_sessions_user")
+                        .from(Sessions::Table, Sessions::UserId)
+                        .to(Users::Table, Users::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            crate::index("idx_sessions_user", Sessions::Table)
+                .col(Sessions::UserId)
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(RefreshTokens::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(RefreshTokens::Id)
+                        .uuid()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(RefreshTokens::SessionId).uuid().not_null())
+                .col(
+                    ColumnDef::new(RefreshTokens::TokenHash)
+                        .string()
+                        .not_null()
+                        .unique_key(),
+                )
+                .col(
+                    ColumnDef::new(RefreshTokens::CreatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(RefreshTokens::ExpiresAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(RefreshTokens::UsedAt)
+                        .timestamp_with_time_zone()
+                        .null(),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_refresh_tokens_session")
+                        .from(RefreshTokens::Table, RefreshTokens::SessionId)
+                        .to(Sessions::Table, Sessions::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            crate::index("idx_refresh_tokens_session", RefreshTokens::Table)
+                .col(RefreshTokens::SessionId)
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(LoginFailures::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(LoginFailures::Id)
+                        .uuid()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(LoginFailures::Email).string().not_null())
+                .col(ColumnDef::new(LoginFailures::Ip).string().not_null())
+                .col(
+                    ColumnDef::new(LoginFailures::At)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            crate::index("idx_login_failures_ip", LoginFailures::Table)
+                .col(LoginFailures::Ip)
+                .col(LoginFailures::At)
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            crate::index("idx_login_failures_email_ip", LoginFailures::Table)
+                .col(LoginFailures::Email)
+                .col(LoginFailures::Ip)
+                .col(LoginFailures::At)
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for t in [
+            LoginFailures::Table.into_iden(),
+            RefreshTokens::Table.into_iden(),
+            Sessions::Table.into_iden(),
+            Users::Table.into_iden(),
+        ] {
+            m.drop_table(Table::drop().table(t).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

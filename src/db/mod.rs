@@ -1,0 +1,198 @@
+//! The stores: five relational connections and the media store, chosen by configuration.
+//!
+//! Each domain owns one database and only its own code writes it; a field that needs data
+//! from two databases goes through a DataLoader, never a cross-database join.
+
+pub mod admin;
+pub mod auth;
+pub mod users;
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use anyhow::Context;
+use migration::MigratorTrait;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database as SeaDatabase, DatabaseConnection};
+
+use crate::{
+    config::{Config, Database, DbLocation, MediaLocation},
+    services::media::{GridFsStore, LocalStore, MediaStore},
+};
+
+/// How long `/health` waits for one store before calling it disconnected.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct Stores {
+    pub auth: DatabaseConnection,
+    pub users: DatabaseConnection,
+    pub posts: DatabaseConnection,
+    pub appointments: DatabaseConnection,
+    pub admin: DatabaseConnection,
+    pub media: Arc<dyn MediaStore>,
+    /// Statements sent to each database since start, for `/metrics`.
+    pub statements: Arc<StatementCounters>,
+}
+
+/// Counts the SQL statements each database runs, so operators (and tests) can see the
+/// cost of a query instead of guessing it.
+#[derive(Default)]
+pub struct StatementCounters([AtomicU64; 5]);
+
+impl StatementCounters {
+    fn slot(db: Database) -> usize {
+        Database::ALL.iter().position(|d| *d == db).unwrap_or(0)
+    }
+
+    pub fn get(&self, db: Database) -> u64 {
+        self.0[Self::slot(db)].load(Ordering::Relaxed)
+    }
+}
+
+impl Stores {
+    /// Connects every store and fails fast, naming the variable of the store that failed.
+    pub async fn connect(config: &Config) -> anyhow::Result<Stores> {
+        let statements = Arc::new(StatementCounters::default());
+        let mut conns = Vec::with_capacity(5);
+        for db in Database::ALL {
+            let conn = connect_one(config, db, statements.clone())
+                .await
+                .with_context(|| match config.db(db) {
+                    DbLocation::Url(_) => format!("{}: cannot connect", db.env_var()),
+                    DbLocation::Embedded => format!(
+                        "cannot open the embedded {} database under DATA_DIR ({})",
+                        db.file_stem(),
+                        config.data_dir.display()
+                    ),
+                })?;
+            conns.push(conn);
+        }
+        let media: Arc<dyn MediaStore> = match &config.media {
+            MediaLocation::Mongo { url, database } => Arc::new(
+                GridFsStore::connect(url, database)
+                    .await
+                    .context("MONGODB_URL: cannot connect")?,
+            ),
+            MediaLocation::Local => Arc::new(
+                LocalStore::open(config.data_dir.join("media"))
+                    .await
+                    .context("cannot open the media folder under DATA_DIR")?,
+            ),
+        };
+        let mut conns = conns.into_iter();
+        let mut next = || {
+            conns
+                .next()
+                .context("connection list shorter than the database list")
+        };
+        Ok(Stores {
+            auth: next()?,
+            users: next()?,
+            posts: next()?,
+            appointments: next()?,
+            admin: next()?,
+            media,
+            statements,
+        })
+    }
+
+    pub fn db(&self, db: Database) -> &DatabaseConnection {
+        match db {
+            Database::Auth => &self.auth,
+            Database::Users => &self.users,
+            Database::Posts => &self.posts,
+            Database::Appointments => &self.appointments,
+            Database::Admin => &self.admin,
+        }
+    }
+
+    /// Brings every database to the latest schema. Idempotent; safe on every start.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        migration::AuthMigrator::up(&self.auth, None)
+            .await
+            .context("migrating auth_db")?;
+        migration::UserMigrator::up(&self.users, None)
+            .await
+            .context("migrating user_db")?;
+        migration::PostMigrator::up(&self.posts, None)
+            .await
+            .context("migrating post_db")?;
+        migration::AppointmentMigrator::up(&self.appointments, None)
+            .await
+            .context("migrating appointment_db")?;
+        migration::AdminMigrator::up(&self.admin, None)
+            .await
+            .context("migrating admin_db")?;
+        Ok(())
+    }
+
+    /// Pings every store at once, each with a short timeout so one dead store cannot hang
+    /// the health check. `true` means connected.
+    pub async fn ping_all(&self) -> BTreeMap<&'static str, bool> {
+        let relational = Database::ALL.map(|db| async move {
+            let conn = self.db(db);
+            let ok = tokio::time::timeout(PING_TIMEOUT, conn.execute_unprepared("SELECT 1"))
+                .await
+                .map(|r| r.is_ok())
+                .unwrap_or(false);
+            (db.health_key(), ok)
+        });
+        let media = async {
+            let ok = tokio::time::timeout(PING_TIMEOUT, self.media.ping())
+                .await
+                .map(|r| r.is_ok())
+                .unwrap_or(false);
+            ("media", ok)
+        };
+        let (mut rel, media) = tokio::join!(futures_util::future::join_all(relational), media);
+        rel.push(media);
+        rel.into_iter().collect()
+    }
+}
+
+async fn connect_one(
+    config: &Config,
+    db: Database,
+    counters: Arc<StatementCounters>,
+) -> anyhow::Result<DatabaseConnection> {
+    let (url, embedded) = match config.db(db) {
+        DbLocation::Url(url) => (url.clone(), url.starts_with("sqlite:")),
+        DbLocation::Embedded => {
+            tokio::fs::create_dir_all(&config.data_dir).await?;
+            let path = config.data_dir.join(format!("{}.sqlite", db.file_stem()));
+            (format!("sqlite://{}?mode=rwc", path.display()), true)
+        }
+    };
+    let mut opts = ConnectOptions::new(url);
+    opts.connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if embedded {
+        // SQLite allows one writer; a single connection per file serialises writes in the
+        // pool instead of failing them with "database is locked" when two deferred
+        // transactions try to upgrade at once.
+        opts.max_connections(1)
+            .min_connections(1)
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10))
+            });
+    } else {
+        opts.max_connections(config.max_connections)
+            .min_connections(1);
+    }
+    let mut conn = SeaDatabase::connect(opts).await?;
+    let slot = StatementCounters::slot(db);
+    conn.set_metric_callback(move |_info| {
+        counters.0[slot].fetch_add(1, Ordering::Relaxed);
+    });
+    conn.execute_unprepared("SELECT 1").await?;
+    Ok(conn)
+}

@@ -1,0 +1,456 @@
+//! `/graphql` over HTTP: JSON bodies (single or batched), multipart uploads, GET queries,
+//! and the websocket upgrade. The response is negotiated: `application/json` by default
+//! (GraphQL errors answer 200), `application/graphql-response+json` when the client asks
+//! for it (then request errors answer 400, as the GraphQL-over-HTTP spec says).
+
+use std::net::SocketAddr;
+
+use async_graphql::{
+    http::{receive_batch_body, MultipartOptions},
+    BatchRequest, Request, Response,
+};
+use axum::{
+    body::Body,
+    extract::{
+        ws::rejection::WebSocketUpgradeRejection, ConnectInfo, RawQuery, State, WebSocketUpgrade,
+    },
+    response::IntoResponse,
+};
+use futures_util::{StreamExt, TryStreamExt};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+
+use super::{client::client_info, ws, AppState};
+use crate::{
+    error::{request_error_body, Error},
+    schema::{
+        context::RequestContext,
+        errors::{is_request_error, label, BAD_REQUEST, METHOD_NOT_ALLOWED},
+        limits, MAX_BATCH,
+    },
+    services::auth::{authenticate_header, sessions::ClientInfo, Auth},
+};
+
+/// JSON bodies larger than this are refused before parsing.
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+/// The largest upload the multipart parser accepts. The exact 10 MiB limit is enforced
+/// while the file is stored, so the client gets `PAYLOAD_TOO_LARGE` as a GraphQL error.
+const MULTIPART_MAX_FILE: usize = 11 * 1024 * 1024;
+const MULTIPART_MAX_FILES: usize = 5;
+
+const JSON: &str = "application/json";
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// Which response media type the client asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Accept {
+    Json,
+    GraphqlResponseJson,
+}
+
+fn negotiate(headers: &HeaderMap) -> Accept {
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut best: Option<(f32, Accept)> = None;
+    for part in accept.split(',') {
+        let mut fields = part.split(';').map(str::trim);
+        let kind = match fields.next() {
+            Some(GRAPHQL_RESPONSE_JSON) => Accept::GraphqlResponseJson,
+            Some(JSON) => Accept::Json,
+            _ => continue,
+        };
+        let q = fields
+            .find_map(|f| f.strip_prefix("q="))
+            .and_then(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if q > 0.0
+            && best.is_none_or(|(bq, bk)| {
+                q > bq || (q == bq && kind == Accept::GraphqlResponseJson && bk == Accept::Json)
+            })
+        {
+            best = Some((q, kind));
+        }
+    }
+    best.map(|(_, k)| k).unwrap_or(Accept::Json)
+}
+
+/// Serialises one response; a request error carries no `data` key at all.
+fn response_json(response: &Response) -> serde_json::Value {
+    let mut value = serde_json::to_value(response)
+        .unwrap_or_else(|_| request_error_body("INTERNAL_SERVER_ERROR", "internal server error"));
+    if is_request_error(response) {
+        if let Some(obj) = value.as_object_mut() {
+            obj.remove("data");
+        }
+    }
+    value
+}
+
+fn reply(
+    accept: Accept,
+    status: StatusCode,
+    body: serde_json::Value,
+    extra: Option<HeaderMap>,
+) -> axum::response::Response {
+    let content_type = match accept {
+        Accept::Json => "application/json",
+        Accept::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        bytes,
+    )
+        .into_response();
+    if let Some(extra) = extra {
+        response.headers_mut().extend(extra);
+    }
+    response
+}
+
+/// A failure of the HTTP request itself (malformed body, too many operations…).
+fn refuse(
+    accept: Accept,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> axum::response::Response {
+    reply(accept, status, request_error_body(code, message), None)
+}
+
+fn status_of(accept: Accept, responses: &[Response]) -> StatusCode {
+    let method_refused = responses.iter().any(|r| {
+        r.errors
+            .iter()
+            .any(|e| crate::schema::errors::code_of(e) == Some(METHOD_NOT_ALLOWED))
+    });
+    if method_refused {
+        return StatusCode::METHOD_NOT_ALLOWED;
+    }
+    match accept {
+        Accept::GraphqlResponseJson if responses.len() == 1 && is_request_error(&responses[0]) => {
+            StatusCode::BAD_REQUEST
+        }
+        _ => StatusCode::OK,
+    }
+}
+
+async fn run_one(
+    state: &AppState,
+    auth: &Auth,
+    client: &ClientInfo,
+    mut request: Request,
+    over_get: bool,
+) -> Response {
+    if let Err(err) = limits::check(&mut request, over_get) {
+        return Response::from_errors(vec![err]);
+    }
+    let request = request.data(RequestContext::new(auth.clone(), client.clone()));
+    let mut response = state.schema.execute(request).await;
+    label(&mut response);
+    response
+}
+
+async fn run(
+    state: &AppState,
+    accept: Accept,
+    auth: Auth,
+    client: ClientInfo,
+    batch: BatchRequest,
+    over_get: bool,
+) -> axum::response::Response {
+    match batch {
+        BatchRequest::Single(request) => {
+            let response = run_one(state, &auth, &client, request, over_get).await;
+            let status = status_of(accept, std::slice::from_ref(&response));
+            let headers = response.http_headers.clone();
+            reply(accept, status, response_json(&response), Some(headers))
+        }
+        BatchRequest::Batch(requests) => {
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                responses.push(run_one(state, &auth, &client, request, over_get).await);
+            }
+            let status = status_of(accept, &responses);
+            let body = serde_json::Value::Array(responses.iter().map(response_json).collect());
+            reply(accept, status, body, None)
+        }
+    }
+}
+
+enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+/// Reads a JSON body of at most [`MAX_JSON_BODY`] bytes. A larger body is read to its end
+/// (up to the server-wide limit) and dropped, so the client receives the 413 instead of a
+/// connection reset in the middle of its upload.
+async fn read_json_body(body: Body) -> Result<Vec<u8>, BodyError> {
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    let mut too_large = false;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            if too_large {
+                BodyError::TooLarge
+            } else {
+                BodyError::Broken
+            }
+        })?;
+        if buf.len() + chunk.len() > MAX_JSON_BODY {
+            too_large = true;
+            buf = Vec::new();
+        }
+        if !too_large {
+            buf.extend_from_slice(&chunk);
+        }
+    }
+    if too_large {
+        Err(BodyError::TooLarge)
+    } else {
+        Ok(buf)
+    }
+}
+
+/// Parses a JSON body: an object is one operation, an array a batch of at most 10.
+fn parse_json(bytes: &[u8]) -> Result<BatchRequest, (StatusCode, String)> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    let one = |v: serde_json::Value| -> Result<Request, (StatusCode, String)> {
+        if !v.is_object() {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "each operation must be a JSON object".into(),
+            ));
+        }
+        if !v.get("query").is_some_and(serde_json::Value::is_string) {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "a GraphQL request needs a `query` string".into(),
+            ));
+        }
+        serde_json::from_value::<Request>(v).map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("not a GraphQL request: {e}"),
+            )
+        })
+    };
+    match value {
+        serde_json::Value::Array(items) => {
+            if items.is_empty() {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    "an empty batch has nothing to run".into(),
+                ));
+            }
+            if items.len() > MAX_BATCH {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "a batch holds at most {MAX_BATCH} operations; this one has {}",
+                        items.len()
+                    ),
+                ));
+            }
+            Ok(BatchRequest::Batch(
+                items.into_iter().map(one).collect::<Result<_, _>>()?,
+            ))
+        }
+        other => Ok(BatchRequest::Single(one(other)?)),
+    }
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Auth, Error> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    authenticate_header(&state.services, header).await
+}
+
+pub async fn post_handler(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> axum::response::Response {
+    let accept = negotiate(&headers);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let client = client_info(
+        &headers,
+        Some(peer),
+        state.services.config.trust_proxy_headers,
+    );
+
+    let batch = if content_type.starts_with("multipart/form-data") {
+        // A form post is a "simple" request browsers send cross-site without a preflight;
+        // demanding a header a form cannot set keeps such uploads from being forged.
+        let preflighted = [
+            "authorization",
+            "apollo-require-preflight",
+            "x-apollo-operation-name",
+            "graphql-require-preflight",
+        ]
+        .iter()
+        .any(|h| headers.contains_key(*h));
+        if !preflighted {
+            return refuse(
+                accept,
+                StatusCode::BAD_REQUEST,
+                BAD_REQUEST,
+                "multipart requests must carry Authorization or a preflight header (apollo-require-preflight, x-apollo-operation-name or graphql-require-preflight)",
+            );
+        }
+        let reader = body
+            .into_data_stream()
+            .map_err(std::io::Error::other)
+            .into_async_read();
+        let opts = MultipartOptions::default()
+            .max_file_size(MULTIPART_MAX_FILE)
+            .max_num_files(MULTIPART_MAX_FILES);
+        match receive_batch_body(Some(content_type.as_str()), reader, opts).await {
+            Ok(batch) => batch,
+            Err(async_graphql::ParseRequestError::PayloadTooLarge) => {
+                return refuse(
+                    accept,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PAYLOAD_TOO_LARGE",
+                    "the upload is larger than 10 MiB",
+                )
+            }
+            Err(e) => {
+                return refuse(
+                    accept,
+                    StatusCode::BAD_REQUEST,
+                    BAD_REQUEST,
+                    &format!("invalid multipart request: {e}"),
+                )
+            }
+        }
+    } else if content_type.is_empty()
+        || content_type.starts_with(JSON)
+        || content_type.starts_with(GRAPHQL_RESPONSE_JSON)
+    {
+        let bytes = match read_json_body(body).await {
+            Ok(b) => b,
+            Err(BodyError::TooLarge) => {
+                return refuse(
+                    accept,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PAYLOAD_TOO_LARGE",
+                    "the request body is larger than 1 MiB",
+                )
+            }
+            Err(BodyError::Broken) => {
+                return refuse(
+                    accept,
+                    StatusCode::BAD_REQUEST,
+                    BAD_REQUEST,
+                    "the request body could not be read",
+                )
+            }
+        };
+        match parse_json(&bytes) {
+            Ok(b) => b,
+            Err((status, message)) => return refuse(accept, status, BAD_REQUEST, &message),
+        }
+    } else {
+        return refuse(
+            accept,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send application/json or multipart/form-data",
+        );
+    };
+
+    let auth = match authenticate(&state, &headers).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    run(&state, accept, auth, client, batch, false).await
+}
+
+pub async fn get_handler(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> axum::response::Response {
+    let client = client_info(
+        &headers,
+        Some(peer),
+        state.services.config.trust_proxy_headers,
+    );
+    let wants_upgrade = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    match upgrade {
+        Ok(upgrade) => return ws::upgrade(state, upgrade, client),
+        Err(rejection) if wants_upgrade => return rejection.into_response(),
+        Err(_) => {}
+    }
+    let accept = negotiate(&headers);
+    let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or("")) {
+        Ok(r) => r,
+        Err(e) => {
+            return refuse(
+                accept,
+                StatusCode::BAD_REQUEST,
+                BAD_REQUEST,
+                &format!("invalid GET request: {e}"),
+            )
+        }
+    };
+    let auth = match authenticate(&state, &headers).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    run(
+        &state,
+        accept,
+        auth,
+        client,
+        BatchRequest::Single(request),
+        true,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> Accept {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        negotiate(&h)
+    }
+
+    #[test]
+    fn negotiation_prefers_what_the_client_weighs_higher() {
+        assert!(
+            accept("application/graphql-response+json, application/json;q=0.9")
+                == Accept::GraphqlResponseJson
+        );
+        assert!(
+            accept("application/json, application/graphql-response+json;q=0.5") == Accept::Json
+        );
+        assert!(accept("*/*") == Accept::Json);
+        assert!(accept("application/graphql-response+json") == Accept::GraphqlResponseJson);
+    }
+}

@@ -1,0 +1,73 @@
+//! The HTTP surface: `/graphql` (POST, GET, websocket), GraphiQL at `/` and `/graphiql`,
+//! `/health` and `/schema.graphql`.
+
+mod client;
+mod graphiql;
+mod graphql;
+mod health;
+mod ws;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{extract::DefaultBodyLimit, routing::get, Router};
+use http::{header, HeaderValue, Method};
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    trace::TraceLayer,
+};
+
+use crate::{schema::AppSchema, services::SharedServices};
+
+pub use client::client_info;
+
+/// What every handler reads.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: SharedServices,
+    pub schema: AppSchema,
+    pub sdl: Arc<str>,
+}
+
+/// The largest request body: an upload of 10 MiB plus the multipart envelope. JSON bodies
+/// have their own, smaller limit in the GraphQL handler.
+pub const MAX_BODY: usize = 12 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let cors = cors(&state.services.config.cors_origins);
+    Router::new()
+        .route("/graphql", get(graphql::get_handler).post(graphql::post_handler))
+        .route("/", get(graphiql::page))
+        .route("/graphiql", get(graphiql::page))
+        .route("/health", get(health::handler))
+        .route("/schema.graphql", get(health::sdl))
+        .fallback(health::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(cors)
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+/// CORS for the web front end: the origins of `CORS_ORIGINS`, or none when unset (the
+/// mobile apps and server-side callers need none).
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::HeaderName::from_static("apollo-require-preflight"),
+            header::HeaderName::from_static("x-apollo-operation-name"),
+            header::HeaderName::from_static("graphql-require-preflight"),
+        ])
+        .max_age(Duration::from_secs(600))
+}

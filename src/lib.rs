@@ -1,0 +1,99 @@
+//! The Jolmood API server: one GraphQL schema over five databases and a media store.
+//!
+//! [`build`] connects and migrates the stores and assembles the schema; [`serve`] runs the
+//! HTTP server on a listener. `main` and the black-box tests both start the server through
+//! these two functions, so tests exercise exactly what production runs.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod resolvers;
+pub mod schema;
+pub mod services;
+pub mod telemetry;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::{
+    config::Config,
+    db::Stores,
+    http::AppState,
+    services::{
+        auth::{accounts, passwords::Hasher, ratelimit, sessions::SessionCache, tokens},
+        Services,
+    },
+};
+
+/// Connects every store (failing fast, naming the variable at fault), brings the schemas
+/// up to date, creates the first admin when configured, and assembles the GraphQL schema.
+pub async fn build(config: Config) -> anyhow::Result<AppState> {
+    config.check()?;
+    let stores = Stores::connect(&config).await?;
+    stores.migrate().await?;
+    let secret = tokens::load_secret(config.jwt_secret.as_deref(), &config.data_dir)
+        .await
+        .context("JWT_SECRET")?;
+    let services = Arc::new(Services {
+        tokens: tokens::TokenKeys::new(&secret, config.access_token_ttl),
+        passwords: Hasher::new()?,
+        sessions: SessionCache::new(config.session_cache_ttl),
+        stores,
+        config,
+    });
+    accounts::ensure_admin(&services).await?;
+    spawn_housekeeping(services.clone());
+    let schema = schema::build(services.clone());
+    let sdl = schema.sdl().into();
+    Ok(AppState {
+        services,
+        schema,
+        sdl,
+    })
+}
+
+/// Periodic clean-up that keeps tables small. Safe to run on every replica at once.
+fn spawn_housekeeping(services: Arc<Services>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            every.tick().await;
+            if let Err(e) = ratelimit::prune(&services.stores.auth).await {
+                tracing::warn!(error = %e, "pruning login failures failed");
+            }
+        }
+    });
+}
+
+/// Serves HTTP on `listener` until `shutdown` resolves, then drains open requests.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Builds the app and serves it on `addr` in the background; returns the bound address.
+/// Port 0 picks a free port: what tests use.
+pub async fn spawn(config: Config) -> anyhow::Result<(SocketAddr, AppState)> {
+    let listener = TcpListener::bind(config.bind_addr)
+        .await
+        .with_context(|| format!("BIND_ADDR: cannot listen on {}", config.bind_addr))?;
+    let addr = listener.local_addr()?;
+    let state = build(config).await?;
+    let served = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = serve(served, listener, std::future::pending()).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok((addr, state))
+}

@@ -1,0 +1,95 @@
+//! The `jolmood` command: serve (default), migrate, export-schema.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use jolmood::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "jolmood",
+    version,
+    about = "Jolmood API: one GraphQL server for the coaching platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default). Configuration comes from the environment.
+    Serve,
+    /// Bring every database up to the latest schema, then exit.
+    Migrate,
+    /// Print the GraphQL SDL (or write it to a file).
+    ExportSchema {
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::ExportSchema { output } => {
+            let sdl = jolmood::schema::sdl();
+            match output {
+                Some(path) => std::fs::write(&path, sdl)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{sdl}"),
+            }
+            Ok(())
+        }
+        Command::Migrate => {
+            let config = Config::from_env()?;
+            jolmood::telemetry::init(config.log_format);
+            let stores = jolmood::db::Stores::connect(&config).await?;
+            stores.migrate().await?;
+            tracing::info!("every database is up to date");
+            Ok(())
+        }
+        Command::Serve => {
+            let config = Config::from_env()?;
+            jolmood::telemetry::init(config.log_format);
+            let bind = config.bind_addr;
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("BIND_ADDR: cannot listen on {bind}"))?;
+            let state = jolmood::build(config).await?;
+            tracing::info!(addr = %bind, "Jolmood API listening; GraphiQL at http://{}/", display_addr(bind));
+            jolmood::serve(state, listener, shutdown_signal()).await
+        }
+    }
+}
+
+fn display_addr(addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,19 @@
+//! The Query, Mutation and Subscription roots, one part per domain, merged. Each part's
+//! fields declare who may call them (guards), so the roots read as the API's access rules.
+
+mod auth;
+mod health;
+
+use async_graphql::{MergedObject, MergedSubscription};
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(health::HealthQuery, auth::AuthQuery);
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(auth::AuthMutation);
+
+#[derive(MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
+pub struct SubscriptionRoot(health::HealthSubscription);

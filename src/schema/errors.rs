@@ -1,0 +1,53 @@
+//! Every error a client reads carries `extensions.code`. Resolver errors get theirs from
+//! [`crate::error::Error`]; the errors the GraphQL library raises itself (parsing,
+//! validation, limits, argument coercion) are labelled here, in the one place every
+//! response passes through, whatever its transport.
+
+use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
+
+pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+pub const BAD_REQUEST: &str = "BAD_REQUEST";
+pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+
+/// An error of the request as a whole (nothing was executed).
+pub fn request_error(code: &str, message: impl Into<String>) -> ServerError {
+    let mut err = ServerError::new(message, None);
+    set_code(&mut err, code);
+    err
+}
+
+pub fn set_code(err: &mut ServerError, code: &str) {
+    err.extensions
+        .get_or_insert_with(ErrorExtensionValues::default)
+        .set("code", code);
+}
+
+pub fn code_of(err: &ServerError) -> Option<&str> {
+    match err.extensions.as_ref()?.get("code")? {
+        Value::String(s) => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+/// Labels library errors: without a path, the document was refused before execution
+/// (validation and limits); with one, an argument failed to coerce.
+pub fn label(response: &mut Response) {
+    for err in &mut response.errors {
+        if code_of(err).is_none() {
+            let code = if err.path.is_empty() {
+                VALIDATION_FAILED
+            } else {
+                "BAD_USER_INPUT"
+            };
+            set_code(err, code);
+        }
+    }
+}
+
+/// True when the response is a request error: nothing executed, so no `data` at all.
+pub fn is_request_error(response: &Response) -> bool {
+    matches!(response.data, Value::Null)
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}

@@ -1,0 +1,88 @@
+//! The health report, shared by `GET /health` and the `health` query.
+
+use async_graphql::{Enum, SimpleObject};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::db::Stores;
+
+pub const SERVICE: &str = "jolmood-api";
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Healthy,
+    Degraded,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreStatus {
+    Connected,
+    Disconnected,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct StoreHealth {
+    /// `auth`, `users`, `posts`, `appointments`, `admin` or `media`.
+    pub name: String,
+    pub status: StoreStatus,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Health {
+    pub status: HealthStatus,
+    pub service: String,
+    pub version: String,
+    pub databases: Vec<StoreHealth>,
+    pub timestamp: DateTime<Utc>,
+}
+
+impl Health {
+    pub async fn check(stores: &Stores) -> Health {
+        let pings = stores.ping_all().await;
+        let healthy = pings.values().all(|ok| *ok);
+        Health {
+            status: if healthy {
+                HealthStatus::Healthy
+            } else {
+                HealthStatus::Degraded
+            },
+            service: SERVICE.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            databases: pings
+                .into_iter()
+                .map(|(name, ok)| StoreHealth {
+                    name: name.into(),
+                    status: if ok {
+                        StoreStatus::Connected
+                    } else {
+                        StoreStatus::Disconnected
+                    },
+                })
+                .collect(),
+            timestamp: Utc::now(),
+        }
+    }
+
+    /// The JSON body of `GET /health`, in the format the old services answered with.
+    pub fn to_json(&self) -> serde_json::Value {
+        let databases: serde_json::Map<String, serde_json::Value> = self
+            .databases
+            .iter()
+            .map(|d| {
+                (
+                    d.name.clone(),
+                    serde_json::to_value(d.status).unwrap_or_default(),
+                )
+            })
+            .collect();
+        serde_json::json!({
+            "status": self.status,
+            "service": self.service,
+            "version": self.version,
+            "databases": databases,
+            "timestamp": self.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        })
+    }
+}

@@ -1,0 +1,102 @@
+//! Document checks that the GraphQL library does not make: an alias budget (aliases let
+//! one document repeat an expensive or guessable field, e.g. 100 `login`s), and no
+//! mutation over GET (GET must stay safe to prefetch and cache). Parse errors are labelled
+//! here too, since this is where the document is first parsed.
+
+use async_graphql::{
+    parser::types::{
+        DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+    },
+    Request, ServerError,
+};
+
+use super::{
+    errors::{request_error, set_code, METHOD_NOT_ALLOWED, PARSE_FAILED, VALIDATION_FAILED},
+    MAX_ALIASES,
+};
+
+/// Parses the request's document and applies the checks. `over_get` is true for
+/// `GET /graphql` requests.
+pub fn check(request: &mut Request, over_get: bool) -> Result<(), ServerError> {
+    let operation_name = request.operation_name.clone();
+    let doc = match request.parsed_query() {
+        Ok(doc) => doc,
+        Err(mut err) => {
+            set_code(&mut err, PARSE_FAILED);
+            return Err(err);
+        }
+    };
+    let aliases = count_aliases(doc);
+    if aliases > MAX_ALIASES {
+        return Err(request_error(
+            VALIDATION_FAILED,
+            format!("the document uses {aliases} aliases; at most {MAX_ALIASES} are allowed"),
+        ));
+    }
+    if over_get && selected_type(doc, operation_name.as_deref()) == Some(OperationType::Mutation) {
+        return Err(request_error(
+            METHOD_NOT_ALLOWED,
+            "mutations are only accepted over POST",
+        ));
+    }
+    Ok(())
+}
+
+/// The type of the operation the request will run, when it can be told.
+pub fn selected_type(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| op.node.ty)
+        }
+        _ => None,
+    }
+}
+
+fn count_aliases(doc: &ExecutableDocument) -> usize {
+    let ops: usize = doc
+        .operations
+        .iter()
+        .map(|(_, op)| in_set(&op.node.selection_set.node))
+        .sum();
+    let fragments: usize = doc
+        .fragments
+        .values()
+        .map(|f| in_set(&f.node.selection_set.node))
+        .sum();
+    ops + fragments
+}
+
+fn in_set(set: &SelectionSet) -> usize {
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(f) => {
+                usize::from(f.node.alias.is_some()) + in_set(&f.node.selection_set.node)
+            }
+            Selection::InlineFragment(f) => in_set(&f.node.selection_set.node),
+            Selection::FragmentSpread(_) => 0,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_aliases_everywhere() {
+        let mut r = Request::new("query { a: me { id } ... on Query { b: me { c: id } } } fragment F on Query { d: me { id } }");
+        let doc = r.parsed_query().unwrap();
+        assert_eq!(count_aliases(doc), 4);
+    }
+
+    #[test]
+    fn refuses_mutation_over_get_only() {
+        let mut r = Request::new("mutation { logout }");
+        assert!(check(&mut r, true).is_err());
+        let mut r = Request::new("mutation { logout }");
+        assert!(check(&mut r, false).is_ok());
+    }
+}

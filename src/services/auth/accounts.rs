@@ -1,0 +1,160 @@
+//! Creating an account spans two databases: credentials in auth_db, the profile in
+//! user_db, under one UUID. The profile is written second; if that fails, the credentials
+//! are deleted again, so a failure never leaves half an account (and the email can
+//! register again at once).
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use super::Role;
+use crate::{
+    db::{auth::user, users::profile},
+    error::{Error, Result},
+    services::{text, Services},
+};
+
+pub const DEFAULT_TIMEZONE: &str = "UTC";
+
+/// Trims and lower-cases an email and checks its shape (one `@`, a dotted domain, no
+/// spaces, at most 254 characters). Deliverability is not this API's to judge.
+pub fn normalize_email(raw: &str) -> Result<String> {
+    let email = raw.trim().to_lowercase();
+    let bad = || Error::bad_input("email", "email is not a valid address");
+    if email.len() > 254 || email.chars().any(char::is_whitespace) {
+        return Err(bad());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    if local.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
+        return Err(bad());
+    }
+    Ok(email)
+}
+
+/// Lower-cased, accent-folded text for search columns.
+pub fn search_text(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| deunicode::deunicode(p).to_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Writes a new account (credentials + profile). `password_hash` is already hashed.
+pub async fn create(
+    services: &Services,
+    email: &str,
+    password_hash: String,
+    role: Role,
+    display_name: &str,
+) -> Result<user::Model> {
+    let display_name = text::bounded("displayName", display_name, 1, 80)?;
+    let now = Utc::now();
+    let id = Uuid::now_v7();
+    let account = user::ActiveModel {
+        id: Set(id),
+        email: Set(email.to_string()),
+        password_hash: Set(password_hash),
+        role: Set(role.as_str().to_string()),
+        suspended: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&services.stores.auth)
+    .await
+    .map_err(|e| match Error::from(e) {
+        Error::Conflict(_) => Error::Conflict("an account with this email already exists".into()),
+        other => other,
+    })?;
+    let written = profile::ActiveModel {
+        user_id: Set(id),
+        search_text: Set(search_text(&[&display_name])),
+        display_name: Set(display_name),
+        bio: Set(None),
+        avatar_media_id: Set(None),
+        timezone: Set(DEFAULT_TIMEZONE.into()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&services.stores.users)
+    .await;
+    if let Err(err) = written {
+        tracing::error!(user = %id, error = %err, "profile write failed; removing the credentials");
+        if let Err(undo) = user::Entity::delete_by_id(id)
+            .exec(&services.stores.auth)
+            .await
+        {
+            tracing::error!(user = %id, error = %undo, "could not remove credentials of a failed registration");
+        }
+        return Err(Error::internal(err));
+    }
+    Ok(account)
+}
+
+pub async fn find_by_email(services: &Services, email: &str) -> Result<Option<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .one(&services.stores.auth)
+        .await?)
+}
+
+/// Creates the first admin from `ADMIN_EMAIL`/`ADMIN_PASSWORD` when that account does
+/// not exist yet. An existing account of that email is left as it is.
+pub async fn ensure_admin(services: &Services) -> anyhow::Result<()> {
+    let (Some(email), Some(password)) = (
+        &services.config.admin_email,
+        &services.config.admin_password,
+    ) else {
+        return Ok(());
+    };
+    let email = normalize_email(email)
+        .map_err(|_| anyhow::anyhow!("ADMIN_EMAIL: not a valid email address"))?;
+    super::passwords::Hasher::check_policy("ADMIN_PASSWORD", password)
+        .map_err(|_| anyhow::anyhow!("ADMIN_PASSWORD: must be 8 to 128 characters"))?;
+    if find_by_email(services, &email).await?.is_some() {
+        return Ok(());
+    }
+    let hash = services.passwords.hash(password).await?;
+    match create(services, &email, hash, Role::Admin, "Administrator").await {
+        Ok(_) | Err(Error::Conflict(_)) => Ok(()),
+        Err(e) => Err(anyhow::anyhow!("creating the first admin: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            normalize_email("  Ana@Example.COM ").unwrap(),
+            "ana@example.com"
+        );
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@x.io",
+            "a b@x.io",
+            "ana@localhost",
+            "a@b@c.io",
+            "ana@x.",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn search_text_folds_accents_and_case() {
+        assert_eq!(
+            search_text(&["Élodie", "Coach Sénior"]),
+            "elodie coach senior"
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! Logic that is not GraphQL: tokens and passwords, sessions, rate limits, the media store
+//! and the audit trail. Resolvers call into these; these never see GraphQL types.
+
+pub mod audit;
+pub mod auth;
+pub mod media;
+pub mod text;
+
+use std::sync::Arc;
+
+use crate::{config::Config, db::Stores};
+
+/// Everything a request handler needs, built once at start and shared by every request.
+/// It holds no state another replica would need: caches only.
+pub struct Services {
+    pub config: Config,
+    pub stores: Stores,
+    pub tokens: auth::tokens::TokenKeys,
+    pub passwords: auth::passwords::Hasher,
+    pub sessions: auth::sessions::SessionCache,
+}
+
+pub type SharedServices = Arc<Services>;

@@ -1,0 +1,58 @@
+//! Text inputs: trimmed, then bounded, with the field named in the error so a form can
+//! point at it.
+
+use crate::error::{Error, Result};
+
+/// Trims `value` and checks its length in characters (not bytes: "é" counts once).
+pub fn bounded(field: &str, value: &str, min: usize, max: usize) -> Result<String> {
+    let trimmed = value.trim();
+    let len = trimmed.chars().count();
+    if len < min {
+        return Err(Error::bad_input(
+            field,
+            if min == 1 {
+                format!("{field} must not be empty")
+            } else {
+                format!("{field} must be at least {min} characters")
+            },
+        ));
+    }
+    if len > max {
+        return Err(Error::bad_input(
+            field,
+            format!("{field} must be at most {max} characters"),
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Like [`bounded`] for optional text where an empty string means "none".
+pub fn optional(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => bounded(field, v, 1, max).map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_characters_not_bytes() {
+        assert_eq!(bounded("name", "  éé ", 1, 2).unwrap(), "éé");
+        assert!(bounded("name", "ééé", 1, 2).is_err());
+    }
+
+    #[test]
+    fn empty_after_trim_is_refused() {
+        let err = bounded("displayName", "   ", 1, 80).unwrap_err();
+        assert_eq!(err.code(), "BAD_USER_INPUT");
+    }
+
+    #[test]
+    fn optional_empty_is_none() {
+        assert_eq!(optional("bio", Some("  "), 10).unwrap(), None);
+        assert_eq!(optional("bio", None, 10).unwrap(), None);
+    }
+}
