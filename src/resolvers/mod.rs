@@ -1,6 +1,7 @@
 //! The Query, Mutation and Subscription roots, one part per domain, merged. Each part's
 //! fields declare who may call them (guards), so the roots read as the API's access rules.
 
+mod admin;
 mod auth;
 mod health;
 
@@ -12,7 +13,7 @@ pub struct QueryRoot(health::HealthQuery, auth::AuthQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(auth::AuthMutation);
+pub struct MutationRoot(auth::AuthMutation, admin::AdminMutation);
 
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
