@@ -1,10 +1,11 @@
 //! The HTTP surface: `/graphql` (POST, GET, websocket), GraphiQL at `/` and `/graphiql`,
-//! `/health` and `/schema.graphql`.
+//! `/health`, `/schema.graphql` and `/metrics`.
 
 mod client;
 mod graphiql;
 mod graphql;
 mod health;
+mod metrics;
 mod ws;
 
 use std::{sync::Arc, time::Duration};
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphiql", get(graphiql::page))
         .route("/health", get(health::handler))
         .route("/schema.graphql", get(health::sdl))
+        .route("/metrics", get(metrics::handler))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(cors)

@@ -70,7 +70,10 @@ impl AdminMutation {
         ctx.audit_details(format!("{} -> {}", target.role, role.as_str()));
         account::Entity::update_many()
             .col_expr(account::Column::Role, Expr::value(role.as_str()))
-            .col_expr(account::Column::UpdatedAt, Expr::value(chrono::Utc::now()))
+            .col_expr(
+                account::Column::UpdatedAt,
+                Expr::value(crate::services::now()),
+            )
             .filter(account::Column::Id.eq(id))
             .exec(&services.stores.auth)
             .await
@@ -96,7 +99,10 @@ impl AdminMutation {
         }
         account::Entity::update_many()
             .col_expr(account::Column::Suspended, Expr::value(suspended))
-            .col_expr(account::Column::UpdatedAt, Expr::value(chrono::Utc::now()))
+            .col_expr(
+                account::Column::UpdatedAt,
+                Expr::value(crate::services::now()),
+            )
             .filter(account::Column::Id.eq(id))
             .exec(&services.stores.auth)
             .await

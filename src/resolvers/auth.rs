@@ -277,7 +277,10 @@ impl AuthMutation {
         let hash = services.passwords.hash(&new_password).await?;
         account::Entity::update_many()
             .col_expr(account::Column::PasswordHash, Expr::value(hash))
-            .col_expr(account::Column::UpdatedAt, Expr::value(chrono::Utc::now()))
+            .col_expr(
+                account::Column::UpdatedAt,
+                Expr::value(crate::services::now()),
+            )
             .filter(account::Column::Id.eq(viewer.user_id))
             .exec(&services.stores.auth)
             .await

@@ -4,16 +4,21 @@
 mod admin;
 mod auth;
 mod health;
+mod users;
 
 use async_graphql::{MergedObject, MergedSubscription};
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(health::HealthQuery, auth::AuthQuery);
+pub struct QueryRoot(health::HealthQuery, auth::AuthQuery, users::UsersQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(auth::AuthMutation, admin::AdminMutation);
+pub struct MutationRoot(
+    auth::AuthMutation,
+    users::UsersMutation,
+    admin::AdminMutation,
+);
 
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]

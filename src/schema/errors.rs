@@ -31,16 +31,24 @@ pub fn code_of(err: &ServerError) -> Option<&str> {
 }
 
 /// Labels library errors: without a path, the document was refused before execution
-/// (validation and limits); with one, an argument failed to coerce.
+/// (validation and limits); with one, an argument failed to coerce or a validator
+/// refused it. Anything else without a code is a server fault: logged, and answered
+/// without its details.
 pub fn label(response: &mut Response) {
     for err in &mut response.errors {
-        if code_of(err).is_none() {
-            let code = if err.path.is_empty() {
-                VALIDATION_FAILED
-            } else {
-                "BAD_USER_INPUT"
-            };
-            set_code(err, code);
+        if code_of(err).is_some() {
+            continue;
+        }
+        if err.path.is_empty() {
+            set_code(err, VALIDATION_FAILED);
+        } else if err.message.starts_with("Invalid value for argument")
+            || err.message.starts_with("Failed to parse")
+        {
+            set_code(err, "BAD_USER_INPUT");
+        } else {
+            tracing::error!(error = %err.message, path = ?err.path, "uncoded error from a resolver");
+            err.message = "internal server error".into();
+            set_code(err, "INTERNAL_SERVER_ERROR");
         }
     }
 }

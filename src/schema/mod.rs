@@ -3,6 +3,7 @@
 //! (`jolmood export-schema`) and a test fails when the two drift apart.
 
 pub mod audit;
+pub mod coach;
 pub mod connection;
 pub mod context;
 pub mod errors;
@@ -32,6 +33,8 @@ pub const MAX_BATCH: usize = 10;
 pub const MAX_RECURSIVE_DEPTH: usize = 32;
 /// Directives on one field.
 pub const MAX_DIRECTIVES: usize = 5;
+/// How long a DataLoader batch collects keys.
+pub const LOADER_DELAY: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Builds the schema over the shared services. Loaders live in the schema (not per
 /// request) and keep no cache, so concurrent requests share batches and nothing stale is
@@ -47,16 +50,18 @@ pub fn build(services: SharedServices) -> AppSchema {
     .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
     .limit_directives(MAX_DIRECTIVES)
     .extension(audit::AuthGateAndAudit)
-    .data(DataLoader::new(
-        loaders::AccountLoader(services.clone()),
-        tokio::spawn,
-    ))
-    .data(DataLoader::new(
-        loaders::ProfileLoader(services.clone()),
-        tokio::spawn,
-    ))
+    .data(loader(loaders::AccountLoader(services.clone())))
+    .data(loader(loaders::ProfileLoader(services.clone())))
+    .data(loader(loaders::CoachProfileLoader(services.clone())))
+    .data(loader(loaders::CoachSpecialtiesLoader(services.clone())))
     .data(services)
     .finish()
+}
+
+/// A loader shared by every request. Each batch waits `LOADER_DELAY` for more keys, so
+/// the loads of one level of a query (and of concurrent queries) share a statement.
+fn loader<L: Send + Sync + 'static>(l: L) -> DataLoader<L> {
+    DataLoader::new(l, tokio::spawn).delay(LOADER_DELAY)
 }
 
 /// The SDL without any services behind it: what `export-schema` prints.

@@ -1,37 +1,95 @@
-//! `User` and `UserProfile`: an account in auth_db joined with its profile in user_db,
-//! field by field through DataLoaders so a page of users costs one statement per database.
+//! `User` and `UserProfile`: an account in auth_db joined with its profile and coach
+//! profile in user_db.
+//!
+//! A single user loads each part through a DataLoader. A page of users is preloaded:
+//! the list resolver asks [`User::load_page`] for what the query selects (a look at the
+//! selection set) and gets one statement per part for the whole page, so a page of 100
+//! costs what a page of 10 does.
 
-use async_graphql::{dataloader::DataLoader, Context, Object, Result, ID};
+use std::collections::HashMap;
+
+use async_graphql::{dataloader::DataLoader, Context, Lookahead, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
+    coach::{CoachProfile, Specialty},
     context::ContextExt,
     ids,
-    loaders::{AccountLoader, ProfileLoader},
+    loaders::{AccountLoader, CoachProfileLoader, CoachSpecialtiesLoader, ProfileLoader},
 };
 use crate::{
-    db::{auth::user as account, users::profile},
+    db::{
+        auth::user as account,
+        users::{coach_profile, profile},
+    },
     error::Error,
-    services::auth::Role,
+    services::auth::{accounts::DEFAULT_TIMEZONE, Role},
 };
 
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct User {
     pub id: Uuid,
-    /// The account row when the resolver already had it, saving a load.
+    /// Parts already loaded by whoever built this value; `None` means "load on demand".
     pub account: Option<account::Model>,
+    pub profile: Option<profile::Model>,
+    /// `Some(None)`: known to have no coach profile.
+    pub coach: Option<Option<coach_profile::Model>>,
+    pub specialties: Option<Vec<Specialty>>,
     /// Read by the account's owner even though the request is not (yet) authenticated as
     /// them: the `user` of an `AuthPayload`.
     pub owner_view: bool,
+}
+
+/// Which parts of a user a selection needs.
+#[derive(Clone, Copy, Default)]
+struct Needs {
+    account: bool,
+    profile: bool,
+    coach: bool,
+    specialties: bool,
+}
+
+impl Needs {
+    fn of(selections: &[Lookahead<'_>]) -> Needs {
+        let any = |f: &dyn Fn(&Lookahead<'_>) -> bool| selections.iter().any(f);
+        let coach = any(&|s| s.field("coachProfile").exists());
+        Needs {
+            account: any(&|s| {
+                ["role", "createdAt", "email", "suspended"]
+                    .iter()
+                    .any(|f| s.field(f).exists())
+            }),
+            profile: any(&|s| {
+                s.field("profile").exists() || s.field("coachProfile").field("timezone").exists()
+            }),
+            coach,
+            specialties: any(&|s| s.field("coachProfile").field("specialties").exists()),
+        }
+    }
+}
+
+/// Loads `keys` in one batch when `wanted`.
+async fn batch<L>(
+    ctx: &Context<'_>,
+    keys: &[Uuid],
+    wanted: bool,
+) -> Result<Option<HashMap<Uuid, L::Value>>>
+where
+    L: async_graphql::dataloader::Loader<Uuid, Error = async_graphql::Error>,
+{
+    if !wanted {
+        return Ok(None);
+    }
+    let loader = ctx.data::<DataLoader<L>>()?;
+    Ok(Some(loader.load_many(keys.iter().copied()).await?))
 }
 
 impl User {
     pub fn new(id: Uuid) -> User {
         User {
             id,
-            account: None,
-            owner_view: false,
+            ..User::default()
         }
     }
 
@@ -39,7 +97,7 @@ impl User {
         User {
             id: account.id,
             account: Some(account),
-            owner_view: false,
+            ..User::default()
         }
     }
 
@@ -51,6 +109,42 @@ impl User {
         }
     }
 
+    /// Builds the users of a page, loading what `selections` (the node selections of the
+    /// list) ask for in one batch per part. Ids without an account are kept: their
+    /// fields answer NOT_FOUND if asked. `coaches`: the coach profiles when the caller
+    /// already read them (the coach directory), saving their load.
+    pub async fn load_page(
+        ctx: &Context<'_>,
+        ids: &[Uuid],
+        selections: &[Lookahead<'_>],
+        coaches: Option<Vec<coach_profile::Model>>,
+    ) -> Result<Vec<User>> {
+        let mut needs = Needs::of(selections);
+        let known_coaches: Option<HashMap<Uuid, coach_profile::Model>> =
+            coaches.map(|rows| rows.into_iter().map(|c| (c.user_id, c)).collect());
+        needs.coach &= known_coaches.is_none();
+        let (mut accounts, mut profiles, coaches, mut specialties) = futures_util::try_join!(
+            batch::<AccountLoader>(ctx, ids, needs.account),
+            batch::<ProfileLoader>(ctx, ids, needs.profile),
+            batch::<CoachProfileLoader>(ctx, ids, needs.coach),
+            batch::<CoachSpecialtiesLoader>(ctx, ids, needs.specialties),
+        )?;
+        let mut coaches = known_coaches.or(coaches);
+        Ok(ids
+            .iter()
+            .map(|id| User {
+                id: *id,
+                account: accounts.as_mut().and_then(|m| m.remove(id)),
+                profile: profiles.as_mut().and_then(|m| m.remove(id)),
+                coach: coaches.as_mut().map(|m| m.remove(id)),
+                specialties: specialties
+                    .as_mut()
+                    .map(|m| m.remove(id).unwrap_or_default()),
+                owner_view: false,
+            })
+            .collect())
+    }
+
     async fn account(&self, ctx: &Context<'_>) -> Result<account::Model> {
         if let Some(a) = &self.account {
             return Ok(a.clone());
@@ -59,6 +153,15 @@ impl User {
             .load_one(self.id)
             .await?
             .ok_or_else(|| Error::NotFound("user not found".into()).into())
+    }
+
+    pub(super) async fn profile_row(&self, ctx: &Context<'_>) -> Result<Option<profile::Model>> {
+        if let Some(p) = &self.profile {
+            return Ok(Some(p.clone()));
+        }
+        ctx.data::<DataLoader<ProfileLoader>>()?
+            .load_one(self.id)
+            .await
     }
 
     /// The user themself or an admin may read private fields.
@@ -104,12 +207,27 @@ impl User {
     }
 
     async fn profile(&self, ctx: &Context<'_>) -> Result<UserProfile> {
-        let p = ctx
-            .data::<DataLoader<ProfileLoader>>()?
-            .load_one(self.id)
+        let p = self
+            .profile_row(ctx)
             .await?
             .ok_or_else(|| Error::NotFound("profile not found".into()))?;
         Ok(UserProfile(p))
+    }
+
+    /// Set for users who offer sessions.
+    async fn coach_profile(&self, ctx: &Context<'_>) -> Result<Option<CoachProfile>> {
+        let row = match &self.coach {
+            Some(known) => known.clone(),
+            None => {
+                ctx.data::<DataLoader<CoachProfileLoader>>()?
+                    .load_one(self.id)
+                    .await?
+            }
+        };
+        Ok(row.map(|row| CoachProfile {
+            row,
+            owner: self.clone(),
+        }))
     }
 }
 
@@ -129,4 +247,9 @@ impl UserProfile {
     async fn timezone(&self) -> &str {
         &self.0.timezone
     }
+}
+
+/// The timezone a profile-less user falls back to.
+pub fn default_timezone() -> String {
+    DEFAULT_TIMEZONE.into()
 }

@@ -2,7 +2,6 @@
 //! target, outcome, client address). Writing it must never fail the mutation it records:
 //! a failed write is logged at ERROR instead.
 
-use chrono::Utc;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
 use uuid::Uuid;
 
@@ -30,7 +29,7 @@ pub async fn record(admin_db: &DatabaseConnection, entry: Entry) {
         target_id: Set(entry.target_id),
         outcome: Set(entry.outcome),
         ip: Set(entry.ip),
-        at: Set(Utc::now()),
+        at: Set(crate::services::now()),
         details: Set(entry.details),
     };
     if let Err(err) = row.insert(admin_db).await {

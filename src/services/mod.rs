@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod media;
+pub mod profiles;
 pub mod text;
 
 use std::sync::Arc;
@@ -21,3 +22,10 @@ pub struct Services {
 }
 
 pub type SharedServices = Arc<Services>;
+
+/// The current time at the precision every database keeps (microseconds), so a value
+/// read back compares equal to the one written: keyset cursors depend on it.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}

@@ -86,16 +86,18 @@ impl Drop for Databases {
             };
             rt.block_on(async move {
                 use sea_orm::ConnectionTrait;
-                if let Ok(db) = sea_orm::Database::connect(postgres_admin_url()).await {
-                    for name in names {
+                // Concurrent drops share the checkpoint each one asks for.
+                let drops = names.into_iter().map(|name| async move {
+                    if let Ok(db) = sea_orm::Database::connect(postgres_admin_url()).await {
                         let _ = db
                             .execute_unprepared(&format!(
                                 "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
                             ))
                             .await;
+                        let _ = db.close().await;
                     }
-                    let _ = db.close().await;
-                }
+                });
+                futures_util::future::join_all(drops).await;
                 if let Some((url, name)) = mongo {
                     if let Ok(client) = mongodb::Client::with_uri_str(&url).await {
                         let _ = client.database(&name).drop().await;

@@ -3,7 +3,6 @@
 //! are deleted again, so a failure never leaves half an account (and the email can
 //! register again at once).
 
-use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
@@ -54,7 +53,7 @@ pub async fn create(
     display_name: &str,
 ) -> Result<user::Model> {
     let display_name = text::bounded("displayName", display_name, 1, 80)?;
-    let now = Utc::now();
+    let now = crate::services::now();
     let id = Uuid::now_v7();
     let account = user::ActiveModel {
         id: Set(id),

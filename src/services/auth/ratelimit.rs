@@ -30,7 +30,7 @@ pub struct Attempt {
 
 /// Records an attempt and refuses it when the limits are reached.
 pub async fn begin(db: &DatabaseConnection, email: &str, ip: &str) -> Result<Attempt> {
-    let now = Utc::now();
+    let now = crate::services::now();
     let id = Uuid::now_v7();
     login_failure::Entity::insert(login_failure::ActiveModel {
         id: Set(id),
@@ -90,7 +90,7 @@ pub async fn clear(db: &DatabaseConnection, attempt: Attempt) -> Result<()> {
 
 /// Drops rows older than the window; called now and then so the table stays small.
 pub async fn prune(db: &DatabaseConnection) -> Result<u64> {
-    let since = Utc::now() - Duration::minutes(WINDOW_MINUTES);
+    let since = crate::services::now() - Duration::minutes(WINDOW_MINUTES);
     let res = login_failure::Entity::delete_many()
         .filter(login_failure::Column::At.lte(since))
         .exec(db)

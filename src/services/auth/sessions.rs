@@ -46,7 +46,7 @@ impl Live {
             Some("session revoked")
         } else if self.suspended {
             Some("account suspended")
-        } else if self.expires_at <= Utc::now() {
+        } else if self.expires_at <= crate::services::now() {
             Some("session expired")
         } else {
             None
@@ -125,10 +125,10 @@ async fn load(db: &DatabaseConnection, sid: Uuid) -> Result<Live> {
             role: Role::User,
             suspended: false,
             revoked: true,
-            expires_at: Utc::now(),
+            expires_at: crate::services::now(),
         });
     };
-    let now = Utc::now();
+    let now = crate::services::now();
     if s.revoked_at.is_none() && s.last_used_at + TOUCH_EVERY < now {
         session::Entity::update_many()
             .col_expr(session::Column::LastUsedAt, Expr::value(now))
@@ -160,7 +160,7 @@ pub async fn open<C: ConnectionTrait>(
     client: &ClientInfo,
     ttl: Duration,
 ) -> Result<(Uuid, String)> {
-    let now = Utc::now();
+    let now = crate::services::now();
     let expires_at = now + chrono::Duration::from_std(ttl).map_err(Error::internal)?;
     let sid = Uuid::now_v7();
     session::ActiveModel {
@@ -189,7 +189,7 @@ async fn issue_refresh<C: ConnectionTrait>(
         id: Set(Uuid::now_v7()),
         session_id: Set(sid),
         token_hash: Set(hash),
-        created_at: Set(Utc::now()),
+        created_at: Set(crate::services::now()),
         expires_at: Set(expires_at),
         used_at: Set(None),
     }
@@ -226,7 +226,7 @@ pub async fn rotate(
     let reuse_grace = chrono::Duration::from_std(reuse_grace).map_err(Error::internal)?;
     let invalid = || Error::Unauthenticated("invalid refresh token".into());
     let hash = tokens::hash_refresh_token(token);
-    let now = Utc::now();
+    let now = crate::services::now();
     let Some(row) = refresh_token::Entity::find()
         .filter(refresh_token::Column::TokenHash.eq(hash))
         .one(db)
@@ -275,7 +275,10 @@ pub async fn rotate(
 /// Revokes one session (idempotent). Its refresh tokens die with it.
 pub async fn revoke_session<C: ConnectionTrait>(db: &C, sid: Uuid) -> Result<()> {
     session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
+        .col_expr(
+            session::Column::RevokedAt,
+            Expr::value(crate::services::now()),
+        )
         .filter(session::Column::Id.eq(sid))
         .filter(session::Column::RevokedAt.is_null())
         .exec(db)
@@ -290,7 +293,10 @@ pub async fn revoke_all<C: ConnectionTrait>(
     keep: Option<Uuid>,
 ) -> Result<u64> {
     let mut q = session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
+        .col_expr(
+            session::Column::RevokedAt,
+            Expr::value(crate::services::now()),
+        )
         .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::RevokedAt.is_null());
     if let Some(keep) = keep {
@@ -304,7 +310,7 @@ pub async fn active(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<sessio
     Ok(session::Entity::find()
         .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::ExpiresAt.gt(Utc::now()))
+        .filter(session::Column::ExpiresAt.gt(crate::services::now()))
         .order_by_desc(session::Column::CreatedAt)
         .order_by_desc(session::Column::Id)
         .all(db)

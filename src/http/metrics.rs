@@ -1,0 +1,24 @@
+//! `GET /metrics`: counters in the Prometheus text format, for scraping each replica
+//! directly (the bundled nginx does not expose it). Today: the SQL statements each
+//! database has run since start, which is how N+1 regressions show up.
+
+use axum::{extract::State, response::IntoResponse};
+use http::header;
+
+use super::AppState;
+use crate::config::Database;
+
+pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
+    let counters = &state.services.stores.statements;
+    let mut body = String::from(
+        "# HELP jolmood_db_statements_total SQL statements sent to each database since start.\n# TYPE jolmood_db_statements_total counter\n",
+    );
+    for db in Database::ALL {
+        body.push_str(&format!(
+            "jolmood_db_statements_total{{database=\"{}\"}} {}\n",
+            db.health_key(),
+            counters.get(db)
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
