@@ -443,6 +443,20 @@ async fn websocket_transport_ws_streams_and_completes(app: TestApp) {
         err["payload"][0]["extensions"]["code"],
         "GRAPHQL_VALIDATION_FAILED"
     );
+
+    // An argument its validator refuses is the client's error, with its code.
+    ws.send(json!({"id": "4", "type": "subscribe", "payload": {"query": "subscription { health(intervalSeconds: 1) { status } }"}}))
+        .await;
+    let refused = ws.message(WAIT).await;
+    let errors = if refused["type"] == "error" {
+        &refused["payload"]
+    } else {
+        &refused["payload"]["errors"]
+    };
+    assert_eq!(
+        errors[0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{refused}"
+    );
 }
 
 async fn websocket_legacy_protocol_streams(app: TestApp) {

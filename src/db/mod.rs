@@ -170,7 +170,7 @@ async fn connect_one(
     };
     let mut opts = ConnectOptions::new(url);
     opts.connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
     if embedded {
         // SQLite allows one writer; a single connection per file serialises writes in the
