@@ -275,11 +275,7 @@ async fn documents_over_the_limits_are_refused(app: TestApp) {
     let body = app.gql(&format!("{{ {thirty} }}"), json!({})).await;
     assert!(body.get("errors").is_none(), "{body}");
 
-    // Complexity: 5,001 scalar fields through fragments that multiply.
-    let fields: String = (0..70)
-        .map(|i| format!("v{i}: version "))
-        .collect::<String>();
-    let _ = fields;
+    // Complexity: 5,001 fields.
     let wide = format!(
         "{{ {} }}",
         (0..5001).map(|_| "version").collect::<Vec<_>>().join(" ")
@@ -294,6 +290,39 @@ async fn documents_over_the_limits_are_refused(app: TestApp) {
             .contains("complex"),
         "{body}"
     );
+    // A connection costs its `first` times its children: about 66 fields per coach.
+    let user = "id role createdAt email suspended profile { displayName bio timezone }";
+    let fields = format!("{user} coachProfile {{ headline bio sessionMinutes priceCents currency timezone requiresApproval specialties {{ id slug name }} user {{ {user} }} }}");
+    let page = |first: u32| {
+        format!("{{ coaches(first: {first}) {{ nodes {{ {fields} }} edges {{ cursor node {{ {fields} }} }} }} }}")
+    };
+    let body = app.gql(&page(100), json!({})).await;
+    assert_eq!(code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("complex"),
+        "{body}"
+    );
+    let body = app.gql(&page(10), json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+
+    // Directives: at most 5 on one field.
+    let six = "@include(if: true) ".repeat(6);
+    let body = app.gql(&format!("{{ version {six} }}"), json!({})).await;
+    assert_eq!(code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+
+    // Nesting inside values: a list nested 40 deep is refused before anything runs.
+    let nested_list = format!("{}1{}", "[".repeat(40), "]".repeat(40));
+    let body = app
+        .gql(
+            &format!("{{ coaches(search: {nested_list}) {{ totalCount }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
 }
 
 async fn batches_run_up_to_ten_operations(app: TestApp) {
