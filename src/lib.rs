@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod resolvers;
 pub mod schema;
+pub mod seed;
 pub mod services;
 pub mod telemetry;
 

@@ -1,4 +1,4 @@
-//! The `jolmood` command: serve (default), migrate, export-schema.
+//! The `jolmood` command: serve (default), migrate, export-schema, seed-demo.
 
 use std::path::PathBuf;
 
@@ -23,6 +23,8 @@ enum Command {
     Serve,
     /// Bring every database up to the latest schema, then exit.
     Migrate,
+    /// Create demo accounts (three coaches, one user) to try the API with.
+    SeedDemo,
     /// Print the GraphQL SDL (or write it to a file).
     ExportSchema {
         /// Write here instead of standard output.
@@ -43,6 +45,12 @@ async fn main() -> anyhow::Result<()> {
                 None => print!("{sdl}"),
             }
             Ok(())
+        }
+        Command::SeedDemo => {
+            let config = Config::from_env()?;
+            jolmood::telemetry::init(config.log_format);
+            let state = jolmood::build(config).await?;
+            jolmood::seed::seed(&state).await
         }
         Command::Migrate => {
             let config = Config::from_env()?;

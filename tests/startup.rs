@@ -82,3 +82,25 @@ async fn embedded_start_keeps_its_secret_across_restarts() {
         .unwrap();
     assert_eq!(me["data"]["me"]["email"], "a@example.com", "{me}");
 }
+
+#[tokio::test]
+async fn demo_seed_fills_the_directory_and_can_run_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, state) = jolmood::spawn(Config::embedded(dir.path())).await.unwrap();
+    jolmood::seed::seed(&state).await.unwrap();
+    jolmood::seed::seed(&state).await.unwrap();
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{addr}/graphql"))
+        .json(&serde_json::json!({"query": "{ coaches(specialty: \"yoga\") { totalCount nodes { profile { displayName } coachProfile { timezone currency } } } }"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"]["coaches"]["totalCount"], 1, "{body}");
+    let coach = &body["data"]["coaches"]["nodes"][0];
+    assert_eq!(coach["profile"]["displayName"], "Élodie Martin");
+    assert_eq!(coach["coachProfile"]["timezone"], "Europe/Paris");
+    assert_eq!(coach["coachProfile"]["currency"], "EUR");
+}
