@@ -118,6 +118,9 @@ pub struct Config {
     /// `UNAUTHENTICATED`) rather than a theft (which revokes the session)
     /// (`REFRESH_REUSE_GRACE_SECONDS`, default 2).
     pub refresh_reuse_grace: Duration,
+    /// Registrations allowed per client address in 15 minutes
+    /// (`REGISTRATIONS_PER_ADDRESS`, default 10).
+    pub registrations_per_address: u64,
 }
 
 /// A configuration mistake, named by the variable at fault.
@@ -225,13 +228,14 @@ impl Config {
             log_format,
             access_token_ttl: Duration::from_secs(parse_var("ACCESS_TOKEN_TTL_SECONDS", 900)?),
             refresh_token_ttl: Duration::from_secs(
-                parse_var::<u64>("REFRESH_TOKEN_TTL_DAYS", 30)? * 86_400,
+                parse_var::<u64>("REFRESH_TOKEN_TTL_DAYS", 30)?.saturating_mul(86_400),
             ),
             session_cache_ttl: Duration::from_secs(session_cache_secs),
             max_connections: parse_var("DATABASE_MAX_CONNECTIONS", 10)?,
             trust_proxy_headers: parse_var("TRUST_PROXY_HEADERS", false)?,
             ws_init_timeout: Duration::from_secs(parse_var("WS_INIT_TIMEOUT_SECONDS", 10)?),
             refresh_reuse_grace: Duration::from_secs(parse_var("REFRESH_REUSE_GRACE_SECONDS", 2)?),
+            registrations_per_address: parse_var("REGISTRATIONS_PER_ADDRESS", 10)?,
         };
         config.check()?;
         Ok(config)
@@ -261,6 +265,7 @@ impl Config {
             trust_proxy_headers: false,
             ws_init_timeout: Duration::from_secs(10),
             refresh_reuse_grace: Duration::from_secs(2),
+            registrations_per_address: 10,
         }
     }
 
@@ -295,6 +300,35 @@ impl Config {
 
     /// Checks what can be checked before connecting to anything.
     pub fn check(&self) -> Result<(), ConfigError> {
+        let in_range = |var: &'static str, value: Duration, min: u64, max: u64| {
+            if (min..=max).contains(&value.as_secs()) {
+                Ok(())
+            } else {
+                Err(ConfigError {
+                    var,
+                    message: format!("out of range ({min} to {max} seconds)"),
+                })
+            }
+        };
+        in_range(
+            "ACCESS_TOKEN_TTL_SECONDS",
+            self.access_token_ttl,
+            60,
+            86_400,
+        )?;
+        in_range(
+            "REFRESH_TOKEN_TTL_DAYS",
+            self.refresh_token_ttl,
+            86_400,
+            365 * 86_400,
+        )?;
+        in_range("WS_INIT_TIMEOUT_SECONDS", self.ws_init_timeout, 1, 300)?;
+        in_range(
+            "REFRESH_REUSE_GRACE_SECONDS",
+            self.refresh_reuse_grace,
+            0,
+            60,
+        )?;
         match &self.jwt_secret {
             Some(s) if s.len() < 32 => Err(ConfigError {
                 var: "JWT_SECRET",

@@ -24,7 +24,13 @@ use crate::{
     db::Stores,
     http::AppState,
     services::{
-        auth::{accounts, passwords::Hasher, ratelimit, sessions::SessionCache, tokens},
+        auth::{
+            accounts,
+            passwords::Hasher,
+            ratelimit,
+            sessions::{self, SessionCache},
+            tokens,
+        },
         Services,
     },
 };
@@ -64,6 +70,9 @@ fn spawn_housekeeping(services: Arc<Services>) {
             every.tick().await;
             if let Err(e) = ratelimit::prune(&services.stores.auth).await {
                 tracing::warn!(error = %e, "pruning login failures failed");
+            }
+            if let Err(e) = sessions::prune(&services.stores.auth).await {
+                tracing::warn!(error = %e, "pruning ended sessions failed");
             }
         }
     });

@@ -64,6 +64,8 @@ on_both_backends!(
     registration_leaves_no_half_account,
     weak_hashes_are_upgraded_at_login,
     auth_mutations_are_audited,
+    registrations_are_limited_per_address,
+    spent_refresh_tokens_cannot_log_anyone_out,
 );
 
 mod with_admin {
@@ -917,5 +919,46 @@ async fn auth_mutations_are_audited(app: TestApp) {
             ),
             ("logout".into(), "Session".into(), "success".into(), ip),
         ]
+    );
+}
+
+async fn registrations_are_limited_per_address(app: TestApp) {
+    let Some(app) = TestApp::spawn_with(app.backend, |c| c.registrations_per_address = 3).await
+    else {
+        return;
+    };
+    for i in 0..3 {
+        app.register(&format!("r{i}@example.com"), "USER").await;
+    }
+    let body = app
+        .gql(
+            "mutation { register(email: \"r3@example.com\", password: \"long enough pw\", displayName: \"R\") { accessToken } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code(&body), "RATE_LIMITED", "{body}");
+    assert!(
+        body["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    // Logins are not registrations.
+    assert!(app.login("r0@example.com", PASSWORD).await["data"]["login"].is_object());
+}
+
+async fn spent_refresh_tokens_cannot_log_anyone_out(app: TestApp) {
+    let user = app.register("spent@example.com", "USER").await;
+    let body = app.gql(REFRESH, json!({"t": user.refresh})).await;
+    let access = body["data"]["refreshToken"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let q = "mutation($t: String) { logout(refreshToken: $t, allSessions: true) }";
+    let body = app.gql(q, json!({"t": user.refresh})).await;
+    assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
+    assert!(
+        app.gql_as(&access, ME, json!({})).await["data"]["me"].is_object(),
+        "the session lives on"
     );
 }

@@ -7,7 +7,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(AttemptKinds)]
     }
 }
 
@@ -54,6 +54,7 @@ enum LoginFailures {
     Email,
     Ip,
     At,
+    Kind,
 }
 
 #[derive(DeriveMigrationName)]
@@ -244,5 +245,55 @@ impl MigrationTrait for Initial {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Counted attempts of more than one kind (`login`, `register`), so registrations can be
+/// limited per client address like logins.
+struct AttemptKinds;
+
+// Migrations are recorded by name; the first one of each file carries the file's name
+// (what `DeriveMigrationName` gives), later ones name themselves.
+impl MigrationName for AttemptKinds {
+    fn name(&self) -> &str {
+        "m0002_auth_attempt_kinds"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AttemptKinds {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(LoginFailures::Table)
+                .add_column(
+                    ColumnDef::new(LoginFailures::Kind)
+                        .string_len(16)
+                        .not_null()
+                        .default("login"),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            crate::index("idx_login_failures_kind_ip", LoginFailures::Table)
+                .col(LoginFailures::Kind)
+                .col(LoginFailures::Ip)
+                .col(LoginFailures::At)
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(Index::drop().name("idx_login_failures_kind_ip").to_owned())
+            .await?;
+        m.alter_table(
+            Table::alter()
+                .table(LoginFailures::Table)
+                .drop_column(LoginFailures::Kind)
+                .to_owned(),
+        )
+        .await
     }
 }

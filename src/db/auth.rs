@@ -79,6 +79,8 @@ pub mod login_failure {
         pub email: String,
         pub ip: String,
         pub at: DateTimeUtc,
+        /// `login` (failed password checks) or `register` (every registration).
+        pub kind: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -37,6 +37,8 @@ pub struct Stores {
     pub media: Arc<dyn MediaStore>,
     /// Statements sent to each database since start, for `/metrics`.
     pub statements: Arc<StatementCounters>,
+    /// The last ping results, for callers that may reuse a recent answer.
+    last_pings: std::sync::Mutex<Option<(std::time::Instant, BTreeMap<&'static str, bool>)>>,
 }
 
 /// Counts the SQL statements each database runs, so operators (and tests) can see the
@@ -98,6 +100,7 @@ impl Stores {
             admin: next()?,
             media,
             statements,
+            last_pings: std::sync::Mutex::new(None),
         })
     }
 
@@ -129,6 +132,21 @@ impl Stores {
             .await
             .context("migrating admin_db")?;
         Ok(())
+    }
+
+    /// Like [`Stores::ping_all`], but answers from the last pings when they are younger
+    /// than `max_age`: many subscribers watching health cost one round of pings.
+    pub async fn ping_all_recent(&self, max_age: Duration) -> BTreeMap<&'static str, bool> {
+        if let Ok(last) = self.last_pings.lock() {
+            if let Some((_, pings)) = last.as_ref().filter(|(at, _)| at.elapsed() < max_age) {
+                return pings.clone();
+            }
+        }
+        let pings = self.ping_all().await;
+        if let Ok(mut last) = self.last_pings.lock() {
+            *last = Some((std::time::Instant::now(), pings.clone()));
+        }
+        pings
     }
 
     /// Pings every store at once, each with a short timeout so one dead store cannot hang

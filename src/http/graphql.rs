@@ -270,6 +270,28 @@ fn parse_json(bytes: &[u8]) -> Result<BatchRequest, (StatusCode, String)> {
     }
 }
 
+/// The rules every batch obeys, whatever its encoding: at most [`MAX_BATCH`] operations,
+/// none empty.
+fn check_batch(batch: &BatchRequest) -> Result<(), String> {
+    let requests: &[Request] = match batch {
+        BatchRequest::Single(r) => std::slice::from_ref(r),
+        BatchRequest::Batch(rs) => rs,
+    };
+    if requests.is_empty() {
+        return Err("an empty batch has nothing to run".into());
+    }
+    if requests.len() > MAX_BATCH {
+        return Err(format!(
+            "a batch holds at most {MAX_BATCH} operations; this one has {}",
+            requests.len()
+        ));
+    }
+    if requests.iter().any(|r| r.query.trim().is_empty()) {
+        return Err("a GraphQL request needs a `query` string".into());
+    }
+    Ok(())
+}
+
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Auth, Error> {
     let header = headers
         .get(header::AUTHORIZATION)
@@ -284,11 +306,12 @@ pub async fn post_handler(
     body: Body,
 ) -> axum::response::Response {
     let accept = negotiate(&headers);
-    let content_type = headers
+    // The original value goes to the multipart parser: boundaries are case-sensitive.
+    let raw_content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+        .unwrap_or("");
+    let content_type = raw_content_type.to_ascii_lowercase();
     let client = client_info(
         &headers,
         Some(peer),
@@ -321,7 +344,7 @@ pub async fn post_handler(
         let opts = MultipartOptions::default()
             .max_file_size(MULTIPART_MAX_FILE)
             .max_num_files(MULTIPART_MAX_FILES);
-        match receive_batch_body(Some(content_type.as_str()), reader, opts).await {
+        match receive_batch_body(Some(raw_content_type), reader, opts).await {
             Ok(batch) => batch,
             Err(async_graphql::ParseRequestError::PayloadTooLarge) => {
                 return refuse(
@@ -329,6 +352,17 @@ pub async fn post_handler(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "PAYLOAD_TOO_LARGE",
                     "the upload is larger than 10 MiB",
+                )
+            }
+            // The body was cut at the server-wide limit.
+            Err(async_graphql::ParseRequestError::Io(e))
+                if e.to_string().contains("length limit") =>
+            {
+                return refuse(
+                    accept,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PAYLOAD_TOO_LARGE",
+                    "the request is larger than 12 MiB",
                 )
             }
             Err(e) => {
@@ -340,10 +374,7 @@ pub async fn post_handler(
                 )
             }
         }
-    } else if content_type.is_empty()
-        || content_type.starts_with(JSON)
-        || content_type.starts_with(GRAPHQL_RESPONSE_JSON)
-    {
+    } else if content_type.starts_with(JSON) || content_type.starts_with(GRAPHQL_RESPONSE_JSON) {
         let bytes = match read_json_body(body).await {
             Ok(b) => b,
             Err(BodyError::TooLarge) => {
@@ -376,6 +407,9 @@ pub async fn post_handler(
         );
     };
 
+    if let Err(message) = check_batch(&batch) {
+        return refuse(accept, StatusCode::BAD_REQUEST, BAD_REQUEST, &message);
+    }
     let auth = match authenticate(&state, &headers).await {
         Ok(a) => a,
         Err(e) => return e.into_response(),

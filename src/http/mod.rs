@@ -14,6 +14,7 @@ use axum::{extract::DefaultBodyLimit, routing::get, Router};
 use http::{header, HeaderValue, Method};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
+    limit::RequestBodyLimitLayer,
     trace::TraceLayer,
 };
 
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::handler))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(cors)
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {

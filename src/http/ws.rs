@@ -27,8 +27,12 @@ use crate::{
 
 /// Legacy clients expect a `ka` message now and then.
 const LEGACY_KEEPALIVE: Duration = Duration::from_secs(15);
-/// Incoming messages larger than this close the connection.
+/// Incoming messages (and frames) larger than this close the connection.
 const MAX_MESSAGE: usize = 256 * 1024;
+/// Operations one connection may run at once; more are refused with `RATE_LIMITED`.
+const MAX_OPERATIONS: usize = 100;
+/// A close frame's reason is at most 123 bytes (RFC 6455).
+const MAX_CLOSE_REASON: usize = 123;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Protocol {
@@ -45,7 +49,8 @@ pub fn upgrade(
 ) -> axum::response::Response {
     let upgrade = upgrade
         .protocols(["graphql-transport-ws", "graphql-ws"])
-        .max_message_size(MAX_MESSAGE);
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE);
     let protocol = match upgrade.selected_protocol().and_then(|p| p.to_str().ok()) {
         Some("graphql-ws") => Protocol::Legacy,
         _ => Protocol::TransportWs,
@@ -55,9 +60,12 @@ pub fn upgrade(
 
 /// What subscription tasks hand back to the connection loop.
 enum Outgoing {
-    Message(Value),
-    /// The operation ended; forget its id so it may be reused.
-    Done(String),
+    /// A message of a running operation (`next`/`data`).
+    Message(String, u64, Value),
+    /// The operation's last message (`complete` or `error`), if any: the loop forgets the
+    /// operation (when it is still the same generation under that id) before sending it,
+    /// so the id may be reused at once.
+    Final(String, u64, Option<Value>),
 }
 
 struct Connection {
@@ -66,7 +74,9 @@ struct Connection {
     protocol: Protocol,
     /// The token and the viewer it authenticated, once `connection_init` succeeded.
     session: Option<(String, Viewer)>,
-    operations: HashMap<String, AbortHandle>,
+    /// Running operations by id, each with the generation it was started under.
+    operations: HashMap<String, (u64, AbortHandle)>,
+    generation: u64,
     tx: mpsc::Sender<Outgoing>,
     rx: mpsc::Receiver<Outgoing>,
 }
@@ -83,6 +93,7 @@ impl Connection {
             protocol,
             session: None,
             operations: HashMap::new(),
+            generation: 0,
             tx,
             rx,
         }
@@ -113,8 +124,18 @@ impl Connection {
                     Ok(Some(json!({"type": "ka"})))
                 }
                 out = self.rx.recv() => match out {
-                    Some(Outgoing::Message(v)) => Ok(Some(v)),
-                    Some(Outgoing::Done(id)) => { self.operations.remove(&id); Ok(None) }
+                    Some(Outgoing::Message(id, generation, v)) => {
+                        // Nothing more of an operation the client completed.
+                        Ok(self.operations.get(&id).filter(|(g, _)| *g == generation).map(|_| v))
+                    }
+                    Some(Outgoing::Final(id, generation, v)) => {
+                        if self.operations.get(&id).is_some_and(|(g, _)| *g == generation) {
+                            self.operations.remove(&id);
+                            Ok(v)
+                        } else {
+                            Ok(None)
+                        }
+                    }
                     None => Ok(None),
                 },
                 incoming = stream.next() => match incoming {
@@ -151,10 +172,17 @@ impl Connection {
                 Err(close) => break Some(close),
             }
         };
-        for (_, op) in self.operations.drain() {
+        for (_, (_, op)) in self.operations.drain() {
             op.abort();
         }
-        if let Some(Close(code, reason)) = close {
+        if let Some(Close(code, mut reason)) = close {
+            if reason.len() > MAX_CLOSE_REASON {
+                let mut end = MAX_CLOSE_REASON;
+                while !reason.is_char_boundary(end) {
+                    end -= 1;
+                }
+                reason.truncate(end);
+            }
             let _ = sink
                 .send(Message::Close(Some(CloseFrame {
                     code,
@@ -183,7 +211,7 @@ impl Connection {
                     .await
             }
             (Protocol::TransportWs, "complete") | (Protocol::Legacy, "stop") => {
-                if let Some(op) = id.and_then(|id| self.operations.remove(&id)) {
+                if let Some((_, op)) = id.and_then(|id| self.operations.remove(&id)) {
                     op.abort();
                 }
                 Ok(None)
@@ -239,6 +267,13 @@ impl Connection {
         if self.operations.contains_key(&id) {
             return Err(Close(4409, format!("Subscriber for {id} already exists")));
         }
+        if self.operations.len() >= MAX_OPERATIONS {
+            let err = crate::error::Error::RateLimited { retry_after: 1 };
+            let err = async_graphql::Error::from(err).into_server_error(Default::default());
+            return Ok(Some(
+                self.error_message(&id, &Response::from_errors(vec![err])),
+            ));
+        }
         let mut request: Request = match serde_json::from_value(payload) {
             Ok(r) => r,
             Err(_) => {
@@ -261,6 +296,8 @@ impl Connection {
         let tx = self.tx.clone();
         let protocol = self.protocol;
         let op_id = id.clone();
+        self.generation += 1;
+        let generation = self.generation;
         let task = tokio::spawn(async move {
             let mut stream = schema.execute_stream(request);
             let mut first = true;
@@ -277,21 +314,27 @@ impl Connection {
                     json!({"type": kind, "id": op_id, "payload": response})
                 };
                 first = false;
-                let failed = message["type"] == "error";
-                if tx.send(Outgoing::Message(message)).await.is_err() {
+                if message["type"] == "error" {
+                    let _ = tx
+                        .send(Outgoing::Final(op_id, generation, Some(message)))
+                        .await;
                     return;
                 }
-                if failed {
-                    let _ = tx.send(Outgoing::Done(op_id)).await;
+                if tx
+                    .send(Outgoing::Message(op_id.clone(), generation, message))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
+            let complete = json!({"type": "complete", "id": op_id});
             let _ = tx
-                .send(Outgoing::Message(json!({"type": "complete", "id": op_id})))
+                .send(Outgoing::Final(op_id, generation, Some(complete)))
                 .await;
-            let _ = tx.send(Outgoing::Done(op_id)).await;
         });
-        self.operations.insert(id, task.abort_handle());
+        self.operations
+            .insert(id, (generation, task.abort_handle()));
         Ok(None)
     }
 

@@ -2,56 +2,78 @@
 //! arrive with the admin domain.)
 
 use async_graphql::{Context, Object, Result, ID};
-use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    sea_query::Expr, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+    TransactionTrait,
+};
+use uuid::Uuid;
 
 use crate::{
-    db::{auth::user as account, users::coach_profile},
+    db::auth::user as account,
     error::Error,
     schema::{context::ContextExt, guards::RoleGuard, ids, user::User},
-    services::{auth::Role, Services},
+    services::{auth::Role, now, profiles::sync_listing, Services},
 };
 
 #[derive(Default)]
 pub struct AdminMutation;
 
-async fn load(services: &Services, id: uuid::Uuid) -> Result<account::Model> {
-    account::Entity::find_by_id(id)
-        .one(&services.stores.auth)
-        .await
-        .map_err(Error::from)?
-        .ok_or_else(|| Error::NotFound("user not found".into()).into())
+/// What an admin changes on an account.
+enum Change {
+    Role(Role),
+    Suspended(bool),
 }
 
-/// Refuses to leave the platform without an active admin.
-async fn keep_an_admin(services: &Services, target: &account::Model) -> Result<()> {
-    if target.role != Role::Admin.as_str() || target.suspended {
-        return Ok(());
+impl Change {
+    /// True when the change takes an active admin away.
+    fn removes_admin(&self, target: &account::Model) -> bool {
+        let active_admin = target.role == Role::Admin.as_str() && !target.suspended;
+        active_admin
+            && match self {
+                Change::Role(role) => *role != Role::Admin,
+                Change::Suspended(s) => *s,
+            }
     }
-    let admins = account::Entity::find()
+}
+
+/// Applies `change` in one auth_db transaction that first locks the active admins, so two
+/// admins demoting each other at once cannot leave the platform without one.
+async fn apply(services: &Services, id: Uuid, change: Change) -> Result<account::Model> {
+    let txn: DatabaseTransaction = services.stores.auth.begin().await.map_err(Error::from)?;
+    let admins: Vec<account::Model> = account::Entity::find()
         .filter(account::Column::Role.eq(Role::Admin.as_str()))
         .filter(account::Column::Suspended.eq(false))
-        .count(&services.stores.auth)
+        .lock_exclusive()
+        .all(&txn)
         .await
         .map_err(Error::from)?;
-    if admins <= 1 {
+    let target = account::Entity::find_by_id(id)
+        .one(&txn)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| Error::NotFound("user not found".into()))?;
+    if change.removes_admin(&target) && admins.len() <= 1 {
         return Err(
             Error::Conflict("the last active admin cannot be demoted or suspended".into()).into(),
         );
     }
-    Ok(())
-}
-
-/// The coach directory lists a profile only while its owner is an unsuspended COACH;
-/// user_db keeps that as `listed` so the directory needs no cross-database join.
-async fn sync_listing(services: &Services, target: &account::Model) -> Result<()> {
-    let listed = target.role == Role::Coach.as_str() && !target.suspended;
-    coach_profile::Entity::update_many()
-        .col_expr(coach_profile::Column::Listed, Expr::value(listed))
-        .filter(coach_profile::Column::UserId.eq(target.id))
-        .exec(&services.stores.users)
+    let update = account::Entity::update_many()
+        .col_expr(account::Column::UpdatedAt, Expr::value(now()))
+        .filter(account::Column::Id.eq(id));
+    let update = match change {
+        Change::Role(role) => update.col_expr(account::Column::Role, Expr::value(role.as_str())),
+        Change::Suspended(s) => update.col_expr(account::Column::Suspended, Expr::value(s)),
+    };
+    update.exec(&txn).await.map_err(Error::from)?;
+    let updated = account::Entity::find_by_id(id)
+        .one(&txn)
         .await
-        .map_err(Error::from)?;
-    Ok(())
+        .map_err(Error::from)?
+        .ok_or_else(|| Error::NotFound("user not found".into()))?;
+    txn.commit().await.map_err(Error::from)?;
+    services.sessions.forget_user(id);
+    sync_listing(services, id).await?;
+    Ok(updated)
 }
 
 #[Object]
@@ -63,25 +85,10 @@ impl AdminMutation {
         let services = ctx.services()?;
         let id = ids::parse("userId", &user_id)?;
         ctx.audit_target("User", id);
-        let target = load(services, id).await?;
-        if role != Role::Admin {
-            keep_an_admin(services, &target).await?;
-        }
-        ctx.audit_details(format!("{} -> {}", target.role, role.as_str()));
-        account::Entity::update_many()
-            .col_expr(account::Column::Role, Expr::value(role.as_str()))
-            .col_expr(
-                account::Column::UpdatedAt,
-                Expr::value(crate::services::now()),
-            )
-            .filter(account::Column::Id.eq(id))
-            .exec(&services.stores.auth)
-            .await
-            .map_err(Error::from)?;
-        services.sessions.forget_user(id);
-        let updated = load(services, id).await?;
-        sync_listing(services, &updated).await?;
-        Ok(User::from_account(updated))
+        ctx.audit_details(format!("role -> {}", role.as_str()));
+        Ok(User::from_account(
+            apply(services, id, Change::Role(role)).await?,
+        ))
     }
 
     /// Suspends (or reinstates) a user: a suspended user cannot log in, their tokens stop
@@ -93,23 +100,8 @@ impl AdminMutation {
         let id = ids::parse("userId", &user_id)?;
         ctx.audit_target("User", id);
         ctx.audit_details(if suspended { "suspend" } else { "reinstate" });
-        let target = load(services, id).await?;
-        if suspended {
-            keep_an_admin(services, &target).await?;
-        }
-        account::Entity::update_many()
-            .col_expr(account::Column::Suspended, Expr::value(suspended))
-            .col_expr(
-                account::Column::UpdatedAt,
-                Expr::value(crate::services::now()),
-            )
-            .filter(account::Column::Id.eq(id))
-            .exec(&services.stores.auth)
-            .await
-            .map_err(Error::from)?;
-        services.sessions.forget_user(id);
-        let updated = load(services, id).await?;
-        sync_listing(services, &updated).await?;
-        Ok(User::from_account(updated))
+        Ok(User::from_account(
+            apply(services, id, Change::Suspended(suspended)).await?,
+        ))
     }
 }

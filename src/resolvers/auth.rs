@@ -21,7 +21,7 @@ use crate::{
             sessions::{self, ClientInfo},
             Role,
         },
-        Services,
+        Services, SharedServices,
     },
 };
 
@@ -43,6 +43,16 @@ fn payload(
         expires_in: services.tokens.access_ttl().as_secs() as i32,
         user: User::signed_in(account),
     })
+}
+
+/// The client address the limits count against.
+fn client_ip(ctx: &Context<'_>) -> Result<String> {
+    Ok(ctx
+        .request()?
+        .client
+        .ip
+        .clone()
+        .unwrap_or_else(|| "unknown".into()))
 }
 
 async fn open_session(ctx: &Context<'_>, account: account::Model) -> Result<AuthPayload> {
@@ -110,9 +120,28 @@ impl AuthMutation {
         }
         let email = accounts::normalize_email(&email)?;
         Hasher::check_policy("password", &password)?;
-        crate::services::text::bounded("displayName", &display_name, 1, 80)?;
+        let display_name = crate::services::text::bounded("displayName", &display_name, 1, 80)?;
+        // Every registration counts against its address, successful or not.
+        ratelimit::begin(
+            &services.stores.auth,
+            ratelimit::register(services.config.registrations_per_address),
+            "",
+            &client_ip(ctx)?,
+        )
+        .await?;
+        // A taken email is refused before any hashing is spent on it.
+        if accounts::find_by_email(services, &email).await?.is_some() {
+            return Err(Error::Conflict("an account with this email already exists".into()).into());
+        }
         let hash = services.passwords.hash(&password).await?;
-        let account = accounts::create(services, &email, hash, role, &display_name).await?;
+        // The two writes run to completion even if the client goes away meanwhile, so a
+        // dropped connection cannot stop the undo of a failed second write.
+        let shared = ctx.data::<SharedServices>()?.clone();
+        let account = tokio::spawn(async move {
+            accounts::create(&shared, &email, hash, role, &display_name).await
+        })
+        .await
+        .map_err(Error::internal)??;
         ctx.audit_target("User", account.id);
         ctx.audit_actor(account.id);
         open_session(ctx, account).await
@@ -133,14 +162,10 @@ impl AuthMutation {
         let email =
             accounts::normalize_email(&email).unwrap_or_else(|_| email.trim().to_lowercase());
         let email = email.chars().take(254).collect::<String>();
-        let ip = ctx
-            .request()?
-            .client
-            .ip
-            .clone()
-            .unwrap_or_else(|| "unknown".into());
+        let ip = client_ip(ctx)?;
         ctx.audit_details(format!("email={email}"));
-        let attempt = ratelimit::begin(&services.stores.auth, &email, &ip).await?;
+        let attempt =
+            ratelimit::begin(&services.stores.auth, ratelimit::LOGIN, &email, &ip).await?;
         if Hasher::check_policy("password", &password).is_err() {
             return Err(invalid().into());
         }
@@ -177,10 +202,24 @@ impl AuthMutation {
     /// again later revokes the session.
     async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<AuthPayload> {
         let services = ctx.services()?;
+        // A suspended account's token is refused before it is spent, so that rotating
+        // after reinstatement does not look like a stolen token's reuse.
+        if let Some(session) =
+            sessions::session_of_refresh(&services.stores.auth, &refresh_token).await?
+        {
+            let owner = account::Entity::find_by_id(session.user_id)
+                .one(&services.stores.auth)
+                .await
+                .map_err(Error::from)?;
+            if owner.is_some_and(|a| a.suspended) {
+                return Err(Error::Forbidden("this account is suspended".into()).into());
+            }
+        }
         let (session, new_refresh) = sessions::rotate(
             &services.stores.auth,
             &refresh_token,
             services.config.refresh_reuse_grace,
+            &services.sessions,
         )
         .await?;
         ctx.audit_target("Session", session.id);
@@ -265,6 +304,14 @@ impl AuthMutation {
             .await
             .map_err(Error::from)?
             .ok_or_else(|| Error::NotFound("user not found".into()))?;
+        // A wrong current password is a password guess: it counts like a failed login.
+        let attempt = ratelimit::begin(
+            &services.stores.auth,
+            ratelimit::LOGIN,
+            &account.email,
+            &client_ip(ctx)?,
+        )
+        .await?;
         let verified = services
             .passwords
             .verify(&current_password, Some(&account.password_hash))
@@ -274,6 +321,7 @@ impl AuthMutation {
                 Error::bad_input("currentPassword", "the current password is wrong").into(),
             );
         }
+        ratelimit::clear(&services.stores.auth, attempt).await?;
         let hash = services.passwords.hash(&new_password).await?;
         account::Entity::update_many()
             .col_expr(account::Column::PasswordHash, Expr::value(hash))

@@ -1,24 +1,32 @@
-//! Service health as GraphQL: the same report as `GET /health`, and a subscription that
-//! streams it, for dashboards that already hold a websocket.
+//! Service health as GraphQL, for signed-in clients: the same report as `GET /health`
+//! (which stays public for load balancers), and a subscription that streams it.
 
 use std::time::Duration;
 
 use async_graphql::{Context, Object, Result, Subscription};
 use futures_util::Stream;
 
-use crate::schema::{context::ContextExt, guards::LoggedIn, health::Health};
+use crate::{
+    error::Error,
+    schema::{context::ContextExt, guards::LoggedIn, health::Health},
+    services::SharedServices,
+};
+
+const INTERVAL_SECONDS: std::ops::RangeInclusive<i32> = 5..=3600;
 
 #[derive(Default)]
 pub struct HealthQuery;
 
 #[Object]
 impl HealthQuery {
-    /// The state of every store, as `GET /health` reports it.
+    /// The state of every store, as `GET /health` reports it (at most 2 seconds old).
+    #[graphql(guard = "LoggedIn")]
     async fn health(&self, ctx: &Context<'_>) -> Result<Health> {
-        Ok(Health::check(&ctx.services()?.stores).await)
+        Ok(Health::recent(&ctx.services()?.stores).await)
     }
 
     /// The server's version.
+    #[graphql(guard = "LoggedIn")]
     async fn version(&self) -> &'static str {
         env!("CARGO_PKG_VERSION")
     }
@@ -34,23 +42,26 @@ impl HealthSubscription {
     async fn health(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 30, validator(minimum = 5, maximum = 3600))] interval_seconds: i32,
+        #[graphql(default = 30)] interval_seconds: i32,
     ) -> Result<impl Stream<Item = Health>> {
-        let services = ctx.data::<crate::services::SharedServices>()?.clone();
-        let every = Duration::from_secs(interval_seconds as u64);
-        Ok(async_stream_health(services, every))
-    }
-}
-
-fn async_stream_health(
-    services: crate::services::SharedServices,
-    every: Duration,
-) -> impl Stream<Item = Health> {
-    futures_util::stream::unfold((services, true), move |(services, first)| async move {
-        if !first {
-            tokio::time::sleep(every).await;
+        if !INTERVAL_SECONDS.contains(&interval_seconds) {
+            return Err(Error::bad_input(
+                "intervalSeconds",
+                "intervalSeconds must be between 5 and 3600",
+            )
+            .into());
         }
-        let report = Health::check(&services.stores).await;
-        Some((report, (services, false)))
-    })
+        let services = ctx.data::<SharedServices>()?.clone();
+        let every = Duration::from_secs(interval_seconds as u64);
+        Ok(futures_util::stream::unfold(
+            (services, true),
+            move |(services, first)| async move {
+                if !first {
+                    tokio::time::sleep(every).await;
+                }
+                let report = Health::recent(&services.stores).await;
+                Some((report, (services, false)))
+            },
+        ))
+    }
 }

@@ -63,7 +63,7 @@ impl UsersQuery {
 
     /// Coaches with a profile who are not suspended, newest first; `specialty` is a slug,
     /// `search` matches display names and headlines (case and accents ignored).
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
     async fn coaches(
         &self,
         ctx: &Context<'_>,
@@ -198,7 +198,10 @@ impl UsersMutation {
         };
 
         let txn = services.stores.users.begin().await.map_err(Error::from)?;
+        // Locked: profile writes of one user apply one after the other (PostgreSQL; the
+        // embedded database serialises writes anyway).
         let current = profile::Entity::find_by_id(viewer.user_id)
+            .lock_exclusive()
             .one(&txn)
             .await
             .map_err(Error::from)?
@@ -314,6 +317,7 @@ impl UsersMutation {
             .into());
         }
         let user_profile = profile::Entity::find_by_id(viewer.user_id)
+            .lock_exclusive()
             .one(&txn)
             .await
             .map_err(Error::from)?
@@ -334,7 +338,8 @@ impl UsersMutation {
                 currency: Set(None),
                 timezone: Set(None),
                 requires_approval: Set(false),
-                listed: Set(true),
+                // Set from the account right after the commit.
+                listed: Set(false),
                 created_at: Set(stamp),
                 ..Default::default()
             },
@@ -359,7 +364,6 @@ impl UsersMutation {
         if let Some(r) = requires_approval {
             row.requires_approval = Set(r);
         }
-        row.listed = Set(true);
         row.updated_at = Set(stamp);
         let price_set = matches!(
             &row.price_cents,
@@ -394,6 +398,9 @@ impl UsersMutation {
             .map_err(Error::from)?;
         }
         txn.commit().await.map_err(Error::from)?;
+        // Read after the write: a suspension or demotion that raced with this upsert is
+        // seen here if its own sync ran before the profile existed.
+        profiles::sync_listing(services, viewer.user_id).await?;
         Ok(User::new(viewer.user_id))
     }
 }

@@ -42,8 +42,14 @@ impl Cursor {
             .ok()?;
         let raw = String::from_utf8(raw).ok()?;
         let (micros, id) = raw.split_once('|')?;
+        let micros: i64 = micros.parse().ok()?;
+        // Years 1970 to 9999: every database can hold those, so a forged cursor is a bad
+        // argument, not a database error.
+        if !(0..=253_402_300_799_000_000).contains(&micros) {
+            return None;
+        }
         Some(Cursor {
-            at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            at: DateTime::from_timestamp_micros(micros)?,
             id: Uuid::parse_str(id).ok()?,
         })
     }
@@ -116,6 +122,12 @@ mod tests {
         };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("nope"), None);
+        let far = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            "{}|{}",
+            i64::MAX / 2,
+            Uuid::now_v7()
+        ));
+        assert_eq!(Cursor::decode(&far), None);
     }
 
     #[test]

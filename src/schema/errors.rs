@@ -39,6 +39,11 @@ pub fn label(response: &mut Response) {
         if code_of(err).is_some() {
             continue;
         }
+        if let Some(field) = argument_named(&err.message) {
+            err.extensions
+                .get_or_insert_with(ErrorExtensionValues::default)
+                .set("field", field);
+        }
         if err.path.is_empty() {
             set_code(err, VALIDATION_FAILED);
         } else if err.message.starts_with("Invalid value for argument")
@@ -51,6 +56,14 @@ pub fn label(response: &mut Response) {
             set_code(err, "INTERNAL_SERVER_ERROR");
         }
     }
+}
+
+/// The argument an input error names (`Invalid value for argument "first"…`).
+fn argument_named(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("Invalid value for argument \"")?;
+    let name = rest.split('"').next()?;
+    // Nested input fields read `argument "input.field"`: the argument is the first part.
+    Some(name.split('.').next().unwrap_or(name).to_string())
 }
 
 /// True when the response is a request error: nothing executed, so no `data` at all.

@@ -1,7 +1,30 @@
 //! Rules for profile fields that are not plain text: IANA timezones, ISO 4217 currencies,
 //! session lengths and prices.
 
-use crate::error::{Error, Result};
+use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::{auth::Role, Services};
+use crate::{
+    db::{auth::user as account, users::coach_profile},
+    error::{Error, Result},
+};
+
+/// The coach directory lists a profile only while its owner is an unsuspended COACH.
+/// user_db keeps that as `listed` so the directory needs no cross-database join; this
+/// re-derives it from the account as auth_db has it now.
+pub async fn sync_listing(services: &Services, user_id: Uuid) -> Result<()> {
+    let listed = account::Entity::find_by_id(user_id)
+        .one(&services.stores.auth)
+        .await?
+        .is_some_and(|a| a.role == Role::Coach.as_str() && !a.suspended);
+    coach_profile::Entity::update_many()
+        .col_expr(coach_profile::Column::Listed, Expr::value(listed))
+        .filter(coach_profile::Column::UserId.eq(user_id))
+        .exec(&services.stores.users)
+        .await?;
+    Ok(())
+}
 
 pub const SESSION_MINUTES: std::ops::RangeInclusive<i32> = 15..=240;
 pub const DEFAULT_SESSION_MINUTES: i32 = 60;

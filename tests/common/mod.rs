@@ -146,6 +146,8 @@ impl TestApp {
         config.jwt_secret = Some(JWT_SECRET.into());
         config.session_cache_ttl = Duration::from_secs(1);
         config.ws_init_timeout = Duration::from_secs(1);
+        // Tests register many accounts from one address; the limit has a test of its own.
+        config.registrations_per_address = 10_000;
         let mut dbs = Databases {
             backend,
             urls: HashMap::new(),

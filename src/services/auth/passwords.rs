@@ -5,7 +5,10 @@
 //! every core from the requests that do not hash. Unknown emails are verified against a
 //! dummy hash so that they cost the same time as a wrong password.
 
-use std::sync::Arc;
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc,
+};
 
 use argon2::{
     password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
@@ -34,9 +37,23 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
+/// Hashes allowed to wait for a permit; past that, callers get `RATE_LIMITED` at once
+/// instead of a queue that grows with every request.
+const MAX_WAITING: usize = 64;
+
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
     dummy: Arc<str>,
+}
+
+/// Counts a caller in the queue until dropped.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Hasher {
@@ -51,6 +68,7 @@ impl Hasher {
             .to_string();
         Ok(Hasher {
             permits: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
             dummy: dummy.into(),
         })
     }
@@ -71,7 +89,12 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
+        let queued = Waiting(self.waiting.clone());
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING {
+            return Err(Error::RateLimited { retry_after: 1 });
+        }
         let _permit = self.permits.acquire().await.map_err(Error::internal)?;
+        drop(queued);
         tokio::task::spawn_blocking(work)
             .await
             .map_err(Error::internal)

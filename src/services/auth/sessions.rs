@@ -198,20 +198,28 @@ async fn issue_refresh<C: ConnectionTrait>(
     Ok(token)
 }
 
-/// The session a refresh token belongs to, if the token is known (used or not).
+/// The live session of a refresh token that can still be used: unspent, unexpired, and
+/// its session neither revoked nor expired. Anything else reads as `None`.
 pub async fn session_of_refresh(
     db: &DatabaseConnection,
     token: &str,
 ) -> Result<Option<session::Model>> {
+    let now = crate::services::now();
     let hash = tokens::hash_refresh_token(token);
     let Some(row) = refresh_token::Entity::find()
         .filter(refresh_token::Column::TokenHash.eq(hash))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .filter(refresh_token::Column::ExpiresAt.gt(now))
         .one(db)
         .await?
     else {
         return Ok(None);
     };
-    Ok(session::Entity::find_by_id(row.session_id).one(db).await?)
+    Ok(session::Entity::find_by_id(row.session_id)
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await?)
 }
 
 /// Exchanges a refresh token for a new one in the same session. Returns the session and
@@ -222,6 +230,7 @@ pub async fn rotate(
     db: &DatabaseConnection,
     token: &str,
     reuse_grace: Duration,
+    cache: &SessionCache,
 ) -> Result<(session::Model, String)> {
     let reuse_grace = chrono::Duration::from_std(reuse_grace).map_err(Error::internal)?;
     let invalid = || Error::Unauthenticated("invalid refresh token".into());
@@ -250,6 +259,7 @@ pub async fn rotate(
             .unwrap_or(now);
         if now - first_use >= reuse_grace {
             revoke_session(db, row.session_id).await?;
+            cache.forget_session(row.session_id);
             tracing::warn!(session = %row.session_id, "refresh token reused: session revoked");
             return Err(Error::Unauthenticated(
                 "refresh token already used: the session has been revoked".into(),
@@ -315,4 +325,19 @@ pub async fn active(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<sessio
         .order_by_desc(session::Column::Id)
         .all(db)
         .await?)
+}
+
+/// Deletes sessions that ended more than a day ago, with their refresh tokens (spent
+/// tokens are kept while their session lives, for reuse detection).
+pub async fn prune<C: ConnectionTrait>(db: &C) -> Result<u64> {
+    let before = crate::services::now() - chrono::Duration::days(1);
+    let res = session::Entity::delete_many()
+        .filter(
+            sea_orm::Condition::any()
+                .add(session::Column::RevokedAt.lt(before))
+                .add(session::Column::ExpiresAt.lt(before)),
+        )
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
 }
