@@ -139,6 +139,35 @@ impl UsersQuery {
     }
 }
 
+/// An update argument that may be cleared: `None` keeps the value (omitted),
+/// `Some(None)` clears it (explicit null), `Some(Some(v))` sets the checked value.
+fn clearable<T, U>(
+    arg: MaybeUndefined<T>,
+    check: impl FnOnce(T) -> Result<U, Error>,
+) -> Result<Option<Option<U>>, Error> {
+    match arg {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Ok(Some(None)),
+        MaybeUndefined::Value(v) => check(v).map(|v| Some(Some(v))),
+    }
+}
+
+/// An update argument that may be omitted but not cleared.
+fn required<T, U>(
+    field: &str,
+    arg: MaybeUndefined<T>,
+    check: impl FnOnce(T) -> Result<U, Error>,
+) -> Result<Option<U>, Error> {
+    match arg {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Err(Error::bad_input(
+            field,
+            format!("{field} cannot be cleared"),
+        )),
+        MaybeUndefined::Value(v) => check(v).map(Some),
+    }
+}
+
 #[derive(Default)]
 pub struct UsersMutation;
 
@@ -158,44 +187,21 @@ impl UsersMutation {
         let services = ctx.services()?;
         let viewer = ctx.viewer()?;
         ctx.audit_target("User", viewer.user_id);
-        let display_name = match display_name {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => {
-                return Err(Error::bad_input("displayName", "displayName cannot be cleared").into())
-            }
-            MaybeUndefined::Value(v) => Some(text::bounded(
-                "displayName",
-                &v,
-                1,
-                profiles::DISPLAY_NAME_MAX,
-            )?),
-        };
-        let bio = match bio {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(v) => Some(text::optional("bio", Some(&v), profiles::BIO_MAX)?),
-        };
-        let avatar = match avatar_media_id {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(id) => {
-                ids::parse("avatarMediaId", &id)?;
-                // Media ownership is checked against the media store once uploads exist;
-                // until then no id can name a file of the caller's.
-                return Err(Error::bad_input(
-                    "avatarMediaId",
-                    "avatarMediaId must name one of your own media",
-                )
-                .into());
-            }
-        };
-        let timezone = match timezone {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => {
-                return Err(Error::bad_input("timezone", "timezone cannot be cleared").into())
-            }
-            MaybeUndefined::Value(v) => Some(profiles::timezone("timezone", &v)?),
-        };
+        let display_name = required("displayName", display_name, |v| {
+            text::bounded("displayName", &v, 1, profiles::DISPLAY_NAME_MAX)
+        })?;
+        let bio = clearable(bio, |v| text::optional("bio", Some(&v), profiles::BIO_MAX))?
+            .map(Option::flatten);
+        let avatar = clearable(avatar_media_id, |id| {
+            ids::parse("avatarMediaId", &id)?;
+            // Media ownership is checked against the media store once uploads exist;
+            // until then no id can name a file of the caller's.
+            Err::<uuid::Uuid, _>(Error::bad_input(
+                "avatarMediaId",
+                "avatarMediaId must name one of your own media",
+            ))
+        })?;
+        let timezone = required("timezone", timezone, |v| profiles::timezone("timezone", &v))?;
 
         let txn = services.stores.users.begin().await.map_err(Error::from)?;
         // Locked: profile writes of one user apply one after the other (PostgreSQL; the
@@ -260,30 +266,15 @@ impl UsersMutation {
         let viewer = ctx.viewer()?;
         ctx.audit_target("CoachProfile", viewer.user_id);
         let headline = text::bounded("headline", &headline, 1, profiles::HEADLINE_MAX)?;
-        let bio = match bio {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(v) => Some(text::optional("bio", Some(&v), profiles::BIO_MAX)?),
-        };
+        let bio = clearable(bio, |v| text::optional("bio", Some(&v), profiles::BIO_MAX))?
+            .map(Option::flatten);
         let session_minutes = session_minutes
             .take()
             .map(profiles::session_minutes)
             .transpose()?;
-        let price = match price_cents {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(v) => Some(Some(profiles::price_cents(v)?)),
-        };
-        let currency = match currency {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(v) => Some(Some(profiles::currency(&v)?)),
-        };
-        let timezone = match timezone {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(v) => Some(Some(profiles::timezone("timezone", &v)?)),
-        };
+        let price = clearable(price_cents, profiles::price_cents)?;
+        let currency = clearable(currency, |v| profiles::currency(&v))?;
+        let timezone = clearable(timezone, |v| profiles::timezone("timezone", &v))?;
         let requires_approval = requires_approval.take();
         let mut slugs: Vec<String> = specialty_slugs
             .iter()
