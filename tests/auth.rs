@@ -66,6 +66,7 @@ on_both_backends!(
     auth_mutations_are_audited,
     registrations_are_limited_per_address,
     spent_refresh_tokens_cannot_log_anyone_out,
+    a_crowd_behind_one_address_can_sign_in,
 );
 
 mod with_admin {
@@ -961,4 +962,20 @@ async fn spent_refresh_tokens_cannot_log_anyone_out(app: TestApp) {
         app.gql_as(&access, ME, json!({})).await["data"]["me"].is_object(),
         "the session lives on"
     );
+}
+
+async fn a_crowd_behind_one_address_can_sign_in(app: TestApp) {
+    // 25 people behind one address sign in at once: the per-address limit counts failed
+    // passwords, not people.
+    for i in 0..25 {
+        app.register(&format!("crowd{i}@example.com"), "USER").await;
+    }
+    let logins = (0..25).map(|i| {
+        let app = &app;
+        async move { app.login(&format!("crowd{i}@example.com"), PASSWORD).await }
+    });
+    let results = futures_util::future::join_all(logins).await;
+    for body in &results {
+        assert!(body["data"]["login"]["accessToken"].is_string(), "{body}");
+    }
 }

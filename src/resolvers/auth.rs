@@ -167,6 +167,7 @@ impl AuthMutation {
         let attempt =
             ratelimit::begin(&services.stores.auth, ratelimit::LOGIN, &email, &ip).await?;
         if Hasher::check_policy("password", &password).is_err() {
+            ratelimit::fail(&services.stores.auth, attempt).await?;
             return Err(invalid().into());
         }
         let account = accounts::find_by_email(services, &email).await?;
@@ -178,6 +179,7 @@ impl AuthMutation {
             )
             .await?;
         let Some(account) = account.filter(|_| verified.ok) else {
+            ratelimit::fail(&services.stores.auth, attempt).await?;
             return Err(invalid().into());
         };
         ratelimit::clear(&services.stores.auth, attempt).await?;
@@ -317,6 +319,7 @@ impl AuthMutation {
             .verify(&current_password, Some(&account.password_hash))
             .await?;
         if !verified.ok {
+            ratelimit::fail(&services.stores.auth, attempt).await?;
             return Err(
                 Error::bad_input("currentPassword", "the current password is wrong").into(),
             );

@@ -5,11 +5,14 @@
 //! - register: `REGISTRATIONS_PER_ADDRESS` (default 10) registrations in 15 minutes per
 //!   client address, so one client cannot mint accounts (and Argon2 work) at will.
 //!
-//! An attempt is written down *before* the password is checked and the count read after:
-//! of N concurrent attempts the k-th to commit sees at least k rows, so no burst gets more
-//! through than the limit. A successful login removes its own row; an attempt refused by
-//! the limit removes its own row too, so the window ends 15 minutes after the failures,
-//! not after the last refused attempt. IPv6 clients are counted per /64, the block one
+//! A login attempt is written down *before* the password is checked, as pending, and the
+//! count read after: of N concurrent guesses at one email from one address the k-th to
+//! commit sees at least k rows, so no burst gets more than 5 guesses checked. A wrong
+//! password turns the row into a failure; a right one deletes it. The per-address limit
+//! counts failures only, so many people signing in at once behind one address (an office,
+//! a campus NAT) are never refused for being many. An attempt refused by the limit
+//! removes its own row, so the window ends 15 minutes after the failures, not after the
+//! last refused attempt. IPv6 clients are counted per /64, the block one
 //! subscriber usually holds.
 
 use std::net::IpAddr;
@@ -31,7 +34,10 @@ pub const WINDOW_MINUTES: i64 = 15;
 /// What is counted, and how many are allowed in the window.
 #[derive(Clone, Copy, Debug)]
 pub struct Limit {
+    /// The kind of a counted row.
     pub kind: &'static str,
+    /// The kind of a row still being decided (`None`: rows count as soon as written).
+    pub pending: Option<&'static str>,
     /// Per (email, address); `None`: not counted per email.
     pub per_pair: Option<u64>,
     pub per_address: u64,
@@ -39,6 +45,7 @@ pub struct Limit {
 
 pub const LOGIN: Limit = Limit {
     kind: "login",
+    pending: Some("login-pending"),
     per_pair: Some(5),
     per_address: 20,
 };
@@ -46,14 +53,16 @@ pub const LOGIN: Limit = Limit {
 pub fn register(per_address: u64) -> Limit {
     Limit {
         kind: "register",
+        pending: None,
         per_pair: None,
         per_address,
     }
 }
 
-/// A recorded attempt, to be cleared once it turns out not to count.
+/// A recorded attempt: [`fail`] makes it count, [`clear`] forgets it.
 pub struct Attempt {
     id: Uuid,
+    limit: Limit,
 }
 
 /// The key an address is counted under: the address itself, or its /64 for IPv6.
@@ -86,26 +95,38 @@ pub async fn begin(
         email: Set(email.to_string()),
         ip: Set(ip.clone()),
         at: Set(now),
-        kind: Set(limit.kind.to_string()),
+        kind: Set(limit.pending.unwrap_or(limit.kind).to_string()),
     })
     .exec_without_returning(db)
     .await?;
     let since = now - Duration::minutes(WINDOW_MINUTES);
-    let per_address = login_failure::Entity::find()
-        .filter(login_failure::Column::Kind.eq(limit.kind))
+    let kinds: Vec<&str> = [Some(limit.kind), limit.pending]
+        .into_iter()
+        .flatten()
+        .collect();
+    let recent = login_failure::Entity::find()
         .filter(login_failure::Column::Ip.eq(ip.as_str()))
         .filter(login_failure::Column::At.gt(since));
-    let pair = per_address
+    let per_address = recent
         .clone()
+        .filter(login_failure::Column::Kind.eq(limit.kind));
+    let pair = recent
+        .filter(login_failure::Column::Kind.is_in(kinds))
         .filter(login_failure::Column::Email.eq(email));
+    // The pair's count includes this attempt; the address's includes it only when rows
+    // count as soon as written (no pending state).
+    let address_max = match limit.pending {
+        Some(_) => limit.per_address.saturating_sub(1),
+        None => limit.per_address,
+    };
     let over = match limit.per_pair {
         Some(max) if pair.clone().count(db).await? > max => Some(oldest(db, pair).await?),
-        _ if per_address.clone().count(db).await? > limit.per_address => {
+        _ if per_address.clone().count(db).await? > address_max => {
             Some(oldest(db, per_address).await?)
         }
         _ => None,
     };
-    let attempt = Attempt { id };
+    let attempt = Attempt { id, limit };
     if let Some(oldest) = over {
         clear(db, attempt).await?;
         let retry_after = (oldest + Duration::minutes(WINDOW_MINUTES) - now)
@@ -128,6 +149,21 @@ async fn oldest(
         .one(db)
         .await?;
     Ok(at.unwrap_or_else(crate::services::now))
+}
+
+/// The attempt failed: it counts from now on, per pair and per address.
+pub async fn fail(db: &DatabaseConnection, attempt: Attempt) -> Result<()> {
+    if attempt.limit.pending.is_some() {
+        login_failure::Entity::update_many()
+            .col_expr(
+                login_failure::Column::Kind,
+                sea_orm::sea_query::Expr::value(attempt.limit.kind),
+            )
+            .filter(login_failure::Column::Id.eq(attempt.id))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The attempt does not count (it succeeded, or was refused before counting).
