@@ -1,20 +1,19 @@
 //! Password hashing: Argon2id at OWASP's minimum (m = 19 MiB, t = 2, p = 1).
 //!
-//! Hashing is CPU-bound for tens of milliseconds, so it runs on the blocking pool, and at
-//! most `cores - 1` hashes run at once: a burst of logins queues here instead of taking
-//! every core from the requests that do not hash. Unknown emails are verified against a
-//! dummy hash so that they cost the same time as a wrong password.
+//! Hashing is CPU-bound for tens of milliseconds. It runs on a pool of its own,
+//! `cores - 1` threads at the lowest scheduling priority (nice 19 on Linux), fed by a bounded
+//! queue: a burst of logins waits there, and while it is hashed the other requests still
+//! get the cores first, so signing in cannot slow everyone else down. A full queue
+//! answers `RATE_LIMITED` at once instead of growing. Unknown emails are verified against
+//! a dummy hash so that they cost the same time as a wrong password.
 
-use std::sync::{
-    atomic::{AtomicUsize, Ordering},
-    Arc,
-};
+use std::sync::{mpsc, Arc, Mutex};
 
 use argon2::{
     password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
     Algorithm, Argon2, Params, Version,
 };
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 
@@ -23,6 +22,10 @@ pub const MAX_LEN: usize = 128;
 const M_COST: u32 = 19_456;
 const T_COST: u32 = 2;
 const P_COST: u32 = 1;
+/// Hashes that may wait for a thread; past that, callers get `RATE_LIMITED`.
+const MAX_WAITING: usize = 64;
+/// How much less the hashing threads weigh with the scheduler than the request threads.
+const HASHING_NICENESS: i32 = 19;
 
 fn argon2() -> Argon2<'static> {
     // The parameters are constants within Argon2's documented ranges.
@@ -37,22 +40,22 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
-/// Hashes allowed to wait for a permit; past that, callers get `RATE_LIMITED` at once
-/// instead of a queue that grows with every request.
-const MAX_WAITING: usize = 64;
+type Job = Box<dyn FnOnce() + Send>;
 
 pub struct Hasher {
-    permits: Arc<Semaphore>,
-    waiting: Arc<AtomicUsize>,
+    jobs: mpsc::SyncSender<Job>,
     dummy: Arc<str>,
 }
 
-/// Counts a caller in the queue until dropped.
-struct Waiting(Arc<AtomicUsize>);
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+/// Lowers the calling thread's priority. Best effort: where it is not possible the
+/// thread simply runs at normal priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on the calling thread; `setpriority` with a thread id
+    // changes that thread only (Linux threads have per-thread nice values).
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, HASHING_NICENESS);
     }
 }
 
@@ -61,14 +64,33 @@ impl Hasher {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        let (jobs, queue) = mpsc::sync_channel::<Job>(MAX_WAITING);
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..cores.saturating_sub(1).max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("password-hash-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })?;
+        }
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
         let dummy = argon2()
             .hash_password(b"dummy password for unknown accounts", &salt)
             .map_err(|e| anyhow::anyhow!("argon2: {e}"))?
             .to_string();
         Ok(Hasher {
-            permits: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
-            waiting: Arc::new(AtomicUsize::new(0)),
+            jobs,
             dummy: dummy.into(),
         })
     }
@@ -85,19 +107,25 @@ impl Hasher {
         Ok(())
     }
 
+    /// Runs `work` on a hashing thread.
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
-        let queued = Waiting(self.waiting.clone());
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING {
-            return Err(Error::RateLimited { retry_after: 1 });
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(work());
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(_)) => return Err(Error::RateLimited { retry_after: 1 }),
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                return Err(Error::internal(anyhow::anyhow!(
+                    "the hashing threads are gone"
+                )))
+            }
         }
-        let _permit = self.permits.acquire().await.map_err(Error::internal)?;
-        drop(queued);
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(Error::internal)
+        rx.await.map_err(Error::internal)
     }
 
     pub async fn hash(&self, password: &str) -> Result<String> {
