@@ -308,7 +308,7 @@ async fn unknown_email_and_wrong_password_look_the_same(app: TestApp) {
     app.register("known@example.com", "USER").await;
     let mut unknown = Vec::new();
     let mut wrong = Vec::new();
-    for i in 0..3 {
+    for i in 0..5 {
         let t = std::time::Instant::now();
         let a = app
             .login(&format!("nobody{i}@example.com"), "whatever password")
@@ -328,10 +328,11 @@ async fn unknown_email_and_wrong_password_look_the_same(app: TestApp) {
     unknown.sort();
     wrong.sort();
     // Both verify a full Argon2id hash; without the dummy hash an unknown email would
-    // answer many times faster.
-    let (u, w) = (unknown[1].as_secs_f64(), wrong[1].as_secs_f64());
+    // answer in a database round trip, more than ten times faster. The bounds are wide
+    // because hashing runs at the lowest priority and a busy machine delays it unevenly.
+    let (u, w) = (unknown[2].as_secs_f64(), wrong[2].as_secs_f64());
     assert!(
-        u > w * 0.5 && u < w * 2.0,
+        u > w * 0.25 && u < w * 4.0,
         "median unknown {u:.3}s vs wrong {w:.3}s"
     );
 }
@@ -745,6 +746,11 @@ async fn forged_and_foreign_tokens_are_refused(app: TestApp) {
 
 async fn oversize_documents_and_batches_store_nothing(app: TestApp) {
     app.register("alias@example.com", "USER").await;
+    // An empty or a 10 KB password is a wrong password, refused before any hashing.
+    for password in [String::new(), "p".repeat(10 * 1024)] {
+        let body = app.login("alias@example.com", &password).await;
+        assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
+    }
     let aliases: String = (0..100)
         .map(|i| format!("a{i}: login(email: \"alias@example.com\", password: \"guess {i}\") {{ accessToken }} "))
         .collect();
@@ -768,8 +774,9 @@ async fn oversize_documents_and_batches_store_nothing(app: TestApp) {
         "{body}"
     );
 
-    // Nothing was attempted: five wrong passwords are still allowed, then the right one.
-    for _ in 0..4 {
+    // Neither document ran a single login: after four failures in all (the two above and
+    // these two) the right password still gets in, which a 5th counted failure would stop.
+    for _ in 0..2 {
         assert_eq!(
             code(&app.login("alias@example.com", "wrong password").await),
             "UNAUTHENTICATED"
