@@ -5,6 +5,17 @@ mod common;
 
 use jolmood::config::{Config, Database, DbLocation, MediaLocation};
 
+/// POSTs one operation to a server started here.
+async fn post(addr: std::net::SocketAddr, token: Option<&str>, query: &str) -> serde_json::Value {
+    let mut request = reqwest::Client::new()
+        .post(format!("http://{addr}/graphql"))
+        .json(&serde_json::json!({ "query": query }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 async fn start_error(config: Config) -> String {
     match jolmood::build(config).await {
         Ok(_) => panic!("the server started over an unreachable store"),
@@ -52,16 +63,12 @@ async fn production_needs_a_jwt_secret() {
 async fn embedded_start_keeps_its_secret_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let (addr, _state) = jolmood::spawn(Config::embedded(dir.path())).await.unwrap();
-    let client = reqwest::Client::new();
-    let body: serde_json::Value = client
-        .post(format!("http://{addr}/graphql"))
-        .json(&serde_json::json!({"query": "mutation { register(email: \"a@example.com\", password: \"long enough pw\", displayName: \"A\") { accessToken } }"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = post(
+        addr,
+        None,
+        "mutation { register(email: \"a@example.com\", password: \"long enough pw\", displayName: \"A\") { accessToken } }",
+    )
+    .await;
     let token = body["data"]["register"]["accessToken"]
         .as_str()
         .unwrap()
@@ -70,16 +77,7 @@ async fn embedded_start_keeps_its_secret_across_restarts() {
     assert!(secret.len() >= 32);
     // A second server over the same DATA_DIR accepts the first one's token.
     let (addr2, _state2) = jolmood::spawn(Config::embedded(dir.path())).await.unwrap();
-    let me: serde_json::Value = client
-        .post(format!("http://{addr2}/graphql"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"query": "{ me { email } }"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = post(addr2, Some(&token), "{ me { email } }").await;
     assert_eq!(me["data"]["me"]["email"], "a@example.com", "{me}");
 }
 
@@ -89,15 +87,12 @@ async fn demo_seed_fills_the_directory_and_can_run_twice() {
     let (addr, state) = jolmood::spawn(Config::embedded(dir.path())).await.unwrap();
     jolmood::seed::seed(&state).await.unwrap();
     jolmood::seed::seed(&state).await.unwrap();
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(format!("http://{addr}/graphql"))
-        .json(&serde_json::json!({"query": "{ coaches(specialty: \"yoga\") { totalCount nodes { profile { displayName } coachProfile { timezone currency } } } }"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = post(
+        addr,
+        None,
+        "{ coaches(specialty: \"yoga\") { totalCount nodes { profile { displayName } coachProfile { timezone currency } } } }",
+    )
+    .await;
     assert_eq!(body["data"]["coaches"]["totalCount"], 1, "{body}");
     let coach = &body["data"]["coaches"]["nodes"][0];
     assert_eq!(coach["profile"]["displayName"], "Élodie Martin");
