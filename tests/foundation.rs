@@ -530,6 +530,15 @@ async fn websocket_legacy_protocol_streams(app: TestApp) {
     let data = ws.message(WAIT).await;
     assert_eq!(data["type"], "data", "{data}");
     assert_eq!(data["payload"]["data"]["health"]["status"], "HEALTHY");
+    // Starting an id again restarts that operation (the legacy protocol's rule).
+    ws.send(json!({"id": "a", "type": "start", "payload": {"query": "subscription { health(intervalSeconds: 3600) { status } }"}}))
+        .await;
+    let again = ws.message(WAIT).await;
+    assert_eq!(
+        (again["type"].clone(), again["id"].clone()),
+        (json!("data"), json!("a")),
+        "{again}"
+    );
     ws.send(json!({"id": "a", "type": "stop"})).await;
     ws.send(json!({"type": "connection_terminate"})).await;
     assert!(matches!(ws.next(WAIT).await, common::ws::Event::Closed(..)));

@@ -265,7 +265,17 @@ impl Connection {
             return Err(Close(4401, "Unauthorized".into()));
         };
         if self.operations.contains_key(&id) {
-            return Err(Close(4409, format!("Subscriber for {id} already exists")));
+            match self.protocol {
+                Protocol::TransportWs => {
+                    return Err(Close(4409, format!("Subscriber for {id} already exists")))
+                }
+                // The legacy protocol restarts an operation started again under its id.
+                Protocol::Legacy => {
+                    if let Some((_, op)) = self.operations.remove(&id) {
+                        op.abort();
+                    }
+                }
+            }
         }
         if self.operations.len() >= MAX_OPERATIONS {
             let err = crate::error::Error::RateLimited { retry_after: 1 };
