@@ -19,7 +19,7 @@ use axum::{
 use futures_util::{StreamExt, TryStreamExt};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
-use super::{client::client_info, ws, AppState};
+use super::{client::client_info, ws, AppState, MAX_BODY};
 use crate::{
     error::{request_error_body, Error},
     schema::{
@@ -28,6 +28,11 @@ use crate::{
         limits, MAX_BATCH,
     },
     services::auth::{authenticate_header, sessions::ClientInfo, Auth},
+};
+use http_body_util::Limited;
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
 };
 
 /// JSON bodies larger than this are refused before parsing.
@@ -317,6 +322,25 @@ pub async fn post_handler(
         Some(peer),
         state.services.config.trust_proxy_headers,
     );
+    // A declared length over the limit is refused before reading (and the connection
+    // closed, since the body is left unread); an undeclared one is cut while reading.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY as u64) {
+        let mut response = refuse(
+            accept,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            "the request is larger than 12 MiB",
+        );
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
+    let body = Body::new(Limited::new(body, MAX_BODY));
 
     let batch = if content_type.starts_with("multipart/form-data") {
         // A form post is a "simple" request browsers send cross-site without a preflight;
@@ -337,9 +361,16 @@ pub async fn post_handler(
                 "multipart requests must carry Authorization or a preflight header (apollo-require-preflight, x-apollo-operation-name or graphql-require-preflight)",
             );
         }
+        let cut = Arc::new(AtomicBool::new(false));
+        let seen_cut = cut.clone();
         let reader = body
             .into_data_stream()
-            .map_err(std::io::Error::other)
+            .map_err(move |e| {
+                if e.to_string().contains("length limit") {
+                    seen_cut.store(true, Ordering::Relaxed);
+                }
+                std::io::Error::other(e)
+            })
             .into_async_read();
         let opts = MultipartOptions::default()
             .max_file_size(MULTIPART_MAX_FILE)
@@ -354,10 +385,9 @@ pub async fn post_handler(
                     "the upload is larger than 10 MiB",
                 )
             }
-            // The body was cut at the server-wide limit.
-            Err(async_graphql::ParseRequestError::Io(e))
-                if e.to_string().contains("length limit") =>
-            {
+            // The body was cut at the request limit (the parser reports it as a broken
+            // stream).
+            Err(_) if cut.load(Ordering::Relaxed) => {
                 return refuse(
                     accept,
                     StatusCode::PAYLOAD_TOO_LARGE,

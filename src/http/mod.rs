@@ -14,7 +14,6 @@ use axum::{extract::DefaultBodyLimit, routing::get, Router};
 use http::{header, HeaderValue, Method};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
-    limit::RequestBodyLimitLayer,
     trace::TraceLayer,
 };
 
@@ -30,8 +29,9 @@ pub struct AppState {
     pub sdl: Arc<str>,
 }
 
-/// The largest request body: an upload of 10 MiB plus the multipart envelope. JSON bodies
-/// have their own, smaller limit in the GraphQL handler.
+/// The largest request body: an upload of 10 MiB plus the multipart envelope, enforced by
+/// the GraphQL handler (which answers it as a GraphQL error); JSON bodies have their own,
+/// smaller limit there.
 pub const MAX_BODY: usize = 12 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
@@ -45,7 +45,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::handler))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(cors)
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {

@@ -3,8 +3,8 @@
 
 use async_graphql::{Context, Object, Result, ID};
 use sea_orm::{
-    sea_query::Expr, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait,
+    sea_query::Expr, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -12,7 +12,7 @@ use crate::{
     db::auth::user as account,
     error::Error,
     schema::{context::ContextExt, guards::RoleGuard, ids, user::User},
-    services::{auth::Role, now, profiles::sync_listing, Services},
+    services::{auth::Role, now, profiles::sync_listing, SharedServices},
 };
 
 #[derive(Default)]
@@ -38,11 +38,12 @@ impl Change {
 
 /// Applies `change` in one auth_db transaction that first locks the active admins, so two
 /// admins demoting each other at once cannot leave the platform without one.
-async fn apply(services: &Services, id: Uuid, change: Change) -> Result<account::Model> {
+async fn apply(services: &SharedServices, id: Uuid, change: Change) -> Result<account::Model> {
     let txn: DatabaseTransaction = services.stores.auth.begin().await.map_err(Error::from)?;
     let admins: Vec<account::Model> = account::Entity::find()
         .filter(account::Column::Role.eq(Role::Admin.as_str()))
         .filter(account::Column::Suspended.eq(false))
+        .order_by_asc(account::Column::Id)
         .lock_exclusive()
         .all(&txn)
         .await
@@ -72,7 +73,7 @@ async fn apply(services: &Services, id: Uuid, change: Change) -> Result<account:
         .ok_or_else(|| Error::NotFound("user not found".into()))?;
     txn.commit().await.map_err(Error::from)?;
     services.sessions.forget_user(id);
-    sync_listing(services, id).await?;
+    sync_listing(services.clone(), id).await?;
     Ok(updated)
 }
 
@@ -82,7 +83,7 @@ impl AdminMutation {
     /// within the session cache's lifetime.
     #[graphql(guard = "RoleGuard::admin()")]
     async fn set_user_role(&self, ctx: &Context<'_>, user_id: ID, role: Role) -> Result<User> {
-        let services = ctx.services()?;
+        let services = ctx.data::<SharedServices>()?;
         let id = ids::parse("userId", &user_id)?;
         ctx.audit_target("User", id);
         ctx.audit_details(format!("role -> {}", role.as_str()));
@@ -96,7 +97,7 @@ impl AdminMutation {
     /// directory.
     #[graphql(guard = "RoleGuard::admin()")]
     async fn suspend_user(&self, ctx: &Context<'_>, user_id: ID, suspended: bool) -> Result<User> {
-        let services = ctx.services()?;
+        let services = ctx.data::<SharedServices>()?;
         let id = ids::parse("userId", &user_id)?;
         ctx.audit_target("User", id);
         ctx.audit_details(if suspended { "suspend" } else { "reinstate" });

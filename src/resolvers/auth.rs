@@ -164,31 +164,44 @@ impl AuthMutation {
         let email = email.chars().take(254).collect::<String>();
         let ip = client_ip(ctx)?;
         ctx.audit_details(format!("email={email}"));
-        let attempt =
-            ratelimit::begin(&services.stores.auth, ratelimit::LOGIN, &email, &ip).await?;
-        if Hasher::check_policy("password", &password).is_err() {
-            ratelimit::fail(&services.stores.auth, attempt).await?;
-            return Err(invalid().into());
-        }
-        let account = accounts::find_by_email(services, &email).await?;
-        let verified = services
-            .passwords
-            .verify(
-                &password,
-                account.as_ref().map(|a| a.password_hash.as_str()),
-            )
-            .await?;
-        let Some(account) = account.filter(|_| verified.ok) else {
-            ratelimit::fail(&services.stores.auth, attempt).await?;
+        let shared = ctx.data::<SharedServices>()?.clone();
+        let check = {
+            let (email, password) = (email.clone(), password.clone());
+            async move {
+                // An empty or oversize password is wrong without any hashing.
+                if Hasher::check_policy("password", &password).is_err() {
+                    return Ok(None);
+                }
+                let account = accounts::find_by_email(&shared, &email).await?;
+                let verified = shared
+                    .passwords
+                    .verify(
+                        &password,
+                        account.as_ref().map(|a| a.password_hash.as_str()),
+                    )
+                    .await?;
+                Ok(account
+                    .filter(|_| verified.ok)
+                    .map(|a| (a, verified.needs_rehash)))
+            }
+        };
+        let checked = ratelimit::guarded(
+            services.stores.auth.clone(),
+            ratelimit::LOGIN,
+            email,
+            ip,
+            check,
+        )
+        .await?;
+        let Some((account, needs_rehash)) = checked else {
             return Err(invalid().into());
         };
-        ratelimit::clear(&services.stores.auth, attempt).await?;
         ctx.audit_target("User", account.id);
         ctx.audit_actor(account.id);
         if account.suspended {
             return Err(Error::Forbidden("this account is suspended".into()).into());
         }
-        if verified.needs_rehash {
+        if needs_rehash {
             let hash = services.passwords.hash(&password).await?;
             account::Entity::update_many()
                 .col_expr(account::Column::PasswordHash, Expr::value(hash))
@@ -307,24 +320,28 @@ impl AuthMutation {
             .map_err(Error::from)?
             .ok_or_else(|| Error::NotFound("user not found".into()))?;
         // A wrong current password is a password guess: it counts like a failed login.
-        let attempt = ratelimit::begin(
-            &services.stores.auth,
+        let shared = ctx.data::<SharedServices>()?.clone();
+        let stored = account.password_hash.clone();
+        let check = async move {
+            let verified = shared
+                .passwords
+                .verify(&current_password, Some(&stored))
+                .await?;
+            Ok(verified.ok.then_some(()))
+        };
+        let checked = ratelimit::guarded(
+            services.stores.auth.clone(),
             ratelimit::LOGIN,
-            &account.email,
-            &client_ip(ctx)?,
+            account.email.clone(),
+            client_ip(ctx)?,
+            check,
         )
         .await?;
-        let verified = services
-            .passwords
-            .verify(&current_password, Some(&account.password_hash))
-            .await?;
-        if !verified.ok {
-            ratelimit::fail(&services.stores.auth, attempt).await?;
+        if checked.is_none() {
             return Err(
                 Error::bad_input("currentPassword", "the current password is wrong").into(),
             );
         }
-        ratelimit::clear(&services.stores.auth, attempt).await?;
         let hash = services.passwords.hash(&new_password).await?;
         account::Entity::update_many()
             .col_expr(account::Column::PasswordHash, Expr::value(hash))

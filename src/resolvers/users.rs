@@ -20,7 +20,7 @@ use crate::{
     },
     services::{
         auth::{accounts::search_text, Role},
-        now, profiles, text,
+        now, profiles, text, SharedServices,
     },
 };
 
@@ -268,14 +268,12 @@ impl UsersMutation {
         let headline = text::bounded("headline", &headline, 1, profiles::HEADLINE_MAX)?;
         let bio = clearable(bio, |v| text::optional("bio", Some(&v), profiles::BIO_MAX))?
             .map(Option::flatten);
-        let session_minutes = session_minutes
-            .take()
-            .map(profiles::session_minutes)
-            .transpose()?;
+        let session_minutes =
+            required("sessionMinutes", session_minutes, profiles::session_minutes)?;
         let price = clearable(price_cents, profiles::price_cents)?;
         let currency = clearable(currency, |v| profiles::currency(&v))?;
         let timezone = clearable(timezone, |v| profiles::timezone("timezone", &v))?;
-        let requires_approval = requires_approval.take();
+        let requires_approval = required("requiresApproval", requires_approval, Ok)?;
         let mut slugs: Vec<String> = specialty_slugs
             .iter()
             .map(|s| s.trim().to_lowercase())
@@ -391,7 +389,7 @@ impl UsersMutation {
         txn.commit().await.map_err(Error::from)?;
         // Read after the write: a suspension or demotion that raced with this upsert is
         // seen here if its own sync ran before the profile existed.
-        profiles::sync_listing(services, viewer.user_id).await?;
+        profiles::sync_listing(ctx.data::<SharedServices>()?.clone(), viewer.user_id).await?;
         Ok(User::new(viewer.user_id))
     }
 }

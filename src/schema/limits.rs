@@ -56,13 +56,24 @@ pub fn check(request: &mut Request, over_get: bool) -> Result<(), ServerError> {
             "mutations are only accepted over POST",
         ));
     }
-    let unprovided: HashSet<Name> = doc
-        .operations
-        .iter()
-        .flat_map(|(_, op)| op.node.variable_definitions.iter())
-        .filter(|def| def.node.default_value.is_none() && !provided.contains(&def.node.name.node))
-        .map(|def| def.node.name.node.clone())
-        .collect();
+    // Only in single-operation documents: variables belong to one operation, and the
+    // other operations of a document are validated too, so rewriting shared fragments for
+    // one of them could break another. Non-null variables are left to validation, which
+    // refuses them when missing.
+    let unprovided: HashSet<Name> = match &doc.operations {
+        DocumentOperations::Single(op) => op
+            .node
+            .variable_definitions
+            .iter()
+            .filter(|def| {
+                def.node.default_value.is_none()
+                    && def.node.var_type.node.nullable
+                    && !provided.contains(&def.node.name.node)
+            })
+            .map(|def| def.node.name.node.clone())
+            .collect(),
+        DocumentOperations::Multiple(_) => HashSet::new(),
+    };
     if !unprovided.is_empty() {
         let mut doc = doc.clone();
         match &mut doc.operations {
@@ -258,5 +269,20 @@ mod unprovided {
             vec!["a"],
             "the definition of the dropped variable goes too"
         );
+    }
+
+    #[test]
+    fn missing_non_null_variables_are_left_to_validation() {
+        let mut r = Request::new("mutation($a: String!) { f(x: $a) }");
+        check(&mut r, false).unwrap();
+        let doc = r.parsed_query().unwrap();
+        let DocumentOperations::Single(op) = &doc.operations else {
+            panic!()
+        };
+        assert_eq!(op.node.variable_definitions.len(), 1);
+        let Selection::Field(f) = &op.node.selection_set.node.items[0].node else {
+            panic!()
+        };
+        assert_eq!(f.node.arguments.len(), 1);
     }
 }

@@ -1,10 +1,12 @@
 //! Rules for profile fields that are not plain text: IANA timezones, ISO 4217 currencies,
 //! session lengths and prices.
 
-use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+};
 use uuid::Uuid;
 
-use super::{auth::Role, Services};
+use super::{auth::Role, SharedServices};
 use crate::{
     db::{auth::user as account, users::coach_profile},
     error::{Error, Result},
@@ -13,17 +15,34 @@ use crate::{
 /// The coach directory lists a profile only while its owner is an unsuspended COACH.
 /// user_db keeps that as `listed` so the directory needs no cross-database join; this
 /// re-derives it from the account as auth_db has it now.
-pub async fn sync_listing(services: &Services, user_id: Uuid) -> Result<()> {
-    let listed = account::Entity::find_by_id(user_id)
-        .one(&services.stores.auth)
-        .await?
-        .is_some_and(|a| a.role == Role::Coach.as_str() && !a.suspended);
-    coach_profile::Entity::update_many()
-        .col_expr(coach_profile::Column::Listed, Expr::value(listed))
-        .filter(coach_profile::Column::UserId.eq(user_id))
-        .exec(&services.stores.users)
-        .await?;
-    Ok(())
+///
+/// It runs to completion in a task of its own (a caller that goes away cannot leave the
+/// flag stale), with the coach profile row locked while the account is read, so two
+/// syncs racing (an upsert's and a suspension's) apply in order and the later read wins.
+pub async fn sync_listing(services: SharedServices, user_id: Uuid) -> Result<()> {
+    tokio::spawn(async move {
+        let txn = services.stores.users.begin().await?;
+        let locked = coach_profile::Entity::find_by_id(user_id)
+            .lock_exclusive()
+            .one(&txn)
+            .await?;
+        if locked.is_none() {
+            return Ok(());
+        }
+        let listed = account::Entity::find_by_id(user_id)
+            .one(&services.stores.auth)
+            .await?
+            .is_some_and(|a| a.role == Role::Coach.as_str() && !a.suspended);
+        coach_profile::Entity::update_many()
+            .col_expr(coach_profile::Column::Listed, Expr::value(listed))
+            .filter(coach_profile::Column::UserId.eq(user_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    })
+    .await
+    .map_err(Error::internal)?
 }
 
 pub const SESSION_MINUTES: std::ops::RangeInclusive<i32> = 15..=240;

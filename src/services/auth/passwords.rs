@@ -78,7 +78,11 @@ impl Hasher {
                             Err(_) => return,
                         };
                         match job {
-                            Ok(job) => job(),
+                            // A panicking job must not take the thread with it; its
+                            // caller sees the dropped reply as an internal error.
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
                             Err(_) => return,
                         }
                     }
@@ -114,6 +118,10 @@ impl Hasher {
     ) -> Result<T> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move || {
+            // A caller that went away while queued no longer needs the hash.
+            if tx.is_closed() {
+                return;
+            }
             let _ = tx.send(work());
         });
         match self.jobs.try_send(job) {

@@ -6,13 +6,15 @@
 //!   client address, so one client cannot mint accounts (and Argon2 work) at will.
 //!
 //! A login attempt is written down *before* the password is checked, as pending, and the
-//! count read after: of N concurrent guesses at one email from one address the k-th to
-//! commit sees at least k rows, so no burst gets more than 5 guesses checked. A wrong
-//! password turns the row into a failure; a right one deletes it. The per-address limit
-//! counts failures only, so many people signing in at once behind one address (an office,
-//! a campus NAT) are never refused for being many. An attempt refused by the limit
-//! removes its own row, so the window ends 15 minutes after the failures, not after the
-//! last refused attempt. IPv6 clients are counted per /64, the block one
+//! count read after: of N concurrent guesses the k-th to commit sees at least k rows, so
+//! no burst gets more than 5 guesses at one email, or 20 from one address, checked. A
+//! wrong password turns the row into a failure; a right one deletes it, so people signing
+//! in successfully behind one address (an office, a campus NAT) only meet the limit when
+//! more than 20 of them are being checked at the same instant. An attempt that could not
+//! be checked (a database error, a full hashing queue) and one refused by the limit
+//! remove their row, so the window ends 15 minutes after the failures. [`guarded`] runs
+//! the whole sequence in a task of its own: a client that disconnects mid-check cannot
+//! leave a pending row behind. IPv6 clients are counted per /64, the block one
 //! subscriber usually holds.
 
 use std::net::IpAddr;
@@ -109,19 +111,14 @@ pub async fn begin(
         .filter(login_failure::Column::At.gt(since));
     let per_address = recent
         .clone()
-        .filter(login_failure::Column::Kind.eq(limit.kind));
+        .filter(login_failure::Column::Kind.is_in(kinds.clone()));
     let pair = recent
         .filter(login_failure::Column::Kind.is_in(kinds))
         .filter(login_failure::Column::Email.eq(email));
-    // The pair's count includes this attempt; the address's includes it only when rows
-    // count as soon as written (no pending state).
-    let address_max = match limit.pending {
-        Some(_) => limit.per_address.saturating_sub(1),
-        None => limit.per_address,
-    };
+    // Both counts include this attempt: the (max + 1)-th is refused.
     let over = match limit.per_pair {
         Some(max) if pair.clone().count(db).await? > max => Some(oldest(db, pair).await?),
-        _ if per_address.clone().count(db).await? > address_max => {
+        _ if per_address.clone().count(db).await? > limit.per_address => {
             Some(oldest(db, per_address).await?)
         }
         _ => None,
@@ -149,6 +146,41 @@ async fn oldest(
         .one(db)
         .await?;
     Ok(at.unwrap_or_else(crate::services::now))
+}
+
+/// Runs a password check under `limit`, to completion even if the caller goes away.
+/// `check` answers `Some` for the right password, `None` for a wrong one (the attempt
+/// then counts as a failure), or an error when it could not check (it does not count).
+pub async fn guarded<T, Fut>(
+    db: DatabaseConnection,
+    limit: Limit,
+    email: String,
+    ip: String,
+    check: Fut,
+) -> Result<Option<T>>
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = Result<Option<T>>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let attempt = begin(&db, limit, &email, &ip).await?;
+        match check.await {
+            Ok(Some(value)) => {
+                clear(&db, attempt).await?;
+                Ok(Some(value))
+            }
+            Ok(None) => {
+                fail(&db, attempt).await?;
+                Ok(None)
+            }
+            Err(e) => {
+                clear(&db, attempt).await?;
+                Err(e)
+            }
+        }
+    })
+    .await
+    .map_err(Error::internal)?
 }
 
 /// The attempt failed: it counts from now on, per pair and per address.
