@@ -60,7 +60,7 @@ impl Extension for AuthGateAndAudit {
             if !IGNORE_CREDENTIALS.contains(&info.name) {
                 let err = root_error(&info, Error::Unauthenticated(reason.clone()));
                 if info.parent_type == "Mutation" {
-                    self.record(ctx, &info, request, "UNAUTHENTICATED").await;
+                    write(ctx, info.name, info.return_type, request, "UNAUTHENTICATED").await;
                 }
                 return Err(err);
             }
@@ -68,11 +68,9 @@ impl Extension for AuthGateAndAudit {
         if info.parent_type != "Mutation" {
             return next.run(ctx, info).await;
         }
-        if let Some(slot) = request.and_then(|r| r.audit.lock().ok()) {
-            let mut slot = slot;
+        if let Some(mut slot) = request.and_then(|r| r.audit.lock().ok()) {
             *slot = Default::default();
         }
-        let parent_type = info.parent_type;
         let name = info.name;
         let return_type = info.return_type;
         let result = next.run(ctx, info).await;
@@ -80,63 +78,43 @@ impl Extension for AuthGateAndAudit {
             Ok(_) => "success".to_string(),
             Err(e) => code_of(e).unwrap_or("INTERNAL_SERVER_ERROR").to_string(),
         };
-        self.write(ctx, parent_type, name, return_type, request, &outcome)
-            .await;
+        write(ctx, name, return_type, request, &outcome).await;
         result
     }
 }
 
-impl AuthGateAndAudit {
-    async fn record(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: &ResolveInfo<'_>,
-        request: Option<&RequestContext>,
-        outcome: &str,
-    ) {
-        self.write(
-            ctx,
-            info.parent_type,
-            info.name,
-            info.return_type,
-            request,
-            outcome,
-        )
-        .await;
-    }
-
-    async fn write(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        _parent_type: &str,
-        action: &str,
-        return_type: &str,
-        request: Option<&RequestContext>,
-        outcome: &str,
-    ) {
-        let Some(services) = ctx.data_opt::<SharedServices>() else {
-            return;
-        };
-        let slot = request
-            .and_then(|r| r.audit.lock().ok().map(|s| s.clone()))
-            .unwrap_or_default();
-        let actor_id = match request.map(|r| &r.auth) {
-            Some(Auth::User(v)) => Some(v.user_id),
-            _ => slot.actor_id,
-        };
-        let fallback_type = return_type.trim_matches(|c| c == '[' || c == ']' || c == '!');
-        audit::record(
-            &services.stores.admin,
-            audit::Entry {
-                actor_id,
-                action: action.to_string(),
-                target_type: slot.target_type.unwrap_or(fallback_type).to_string(),
-                target_id: slot.target_id,
-                outcome: outcome.to_string(),
-                ip: request.and_then(|r| r.client.ip.clone()),
-                details: slot.details,
-            },
-        )
-        .await;
-    }
+/// Writes the audit row of one mutation: the actor is the request's user, else the one
+/// the resolver named (a login, a registration); the target is what the resolver named,
+/// else the mutation's return type.
+async fn write(
+    ctx: &ExtensionContext<'_>,
+    action: &str,
+    return_type: &str,
+    request: Option<&RequestContext>,
+    outcome: &str,
+) {
+    let Some(services) = ctx.data_opt::<SharedServices>() else {
+        return;
+    };
+    let slot = request
+        .and_then(|r| r.audit.lock().ok().map(|s| s.clone()))
+        .unwrap_or_default();
+    let actor_id = match request.map(|r| &r.auth) {
+        Some(Auth::User(v)) => Some(v.user_id),
+        _ => slot.actor_id,
+    };
+    let fallback_type = return_type.trim_matches(|c| c == '[' || c == ']' || c == '!');
+    audit::record(
+        &services.stores.admin,
+        audit::Entry {
+            actor_id,
+            action: action.to_string(),
+            target_type: slot.target_type.unwrap_or(fallback_type).to_string(),
+            target_id: slot.target_id,
+            outcome: outcome.to_string(),
+            ip: request.and_then(|r| r.client.ip.clone()),
+            details: slot.details,
+        },
+    )
+    .await;
 }
