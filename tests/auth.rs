@@ -103,6 +103,17 @@ mod with_admin {
             .await;
         let body = app.login("sus@example.com", PASSWORD).await;
         assert!(body["data"]["login"]["accessToken"].is_string(), "{body}");
+        // The refresh token refused during the suspension was not spent: it still works.
+        let body = app
+            .gql(
+                "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken } }",
+                json!({"t": user.refresh}),
+            )
+            .await;
+        assert!(
+            body["data"]["refreshToken"]["accessToken"].is_string(),
+            "{body}"
+        );
     }
 
     async fn role_changes_apply_to_existing_tokens(app: TestApp) {

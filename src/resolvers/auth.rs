@@ -217,19 +217,6 @@ impl AuthMutation {
     /// again later revokes the session.
     async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<AuthPayload> {
         let services = ctx.services()?;
-        // A suspended account's token is refused before it is spent, so that rotating
-        // after reinstatement does not look like a stolen token's reuse.
-        if let Some(session) =
-            sessions::session_of_refresh(&services.stores.auth, &refresh_token).await?
-        {
-            let owner = account::Entity::find_by_id(session.user_id)
-                .one(&services.stores.auth)
-                .await
-                .map_err(Error::from)?;
-            if owner.is_some_and(|a| a.suspended) {
-                return Err(Error::Forbidden("this account is suspended".into()).into());
-            }
-        }
         let (session, new_refresh) = sessions::rotate(
             &services.stores.auth,
             &refresh_token,

@@ -14,8 +14,9 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, Set,
+    sea_query::{Expr, Query},
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set,
 };
 use uuid::Uuid;
 
@@ -243,20 +244,40 @@ pub async fn rotate(
     else {
         return Err(invalid());
     };
+    // The claim also requires the account not to be suspended, in the same statement: a
+    // suspended user's token stays unspent, so that using it after reinstatement is not
+    // mistaken for the reuse of a stolen token.
+    let suspended_owner = Query::select()
+        .expr(Expr::val(1))
+        .from(session::Entity)
+        .inner_join(
+            user::Entity,
+            Expr::col((user::Entity, user::Column::Id))
+                .equals((session::Entity, session::Column::UserId)),
+        )
+        .and_where(
+            Expr::col((session::Entity, session::Column::Id))
+                .equals((refresh_token::Entity, refresh_token::Column::SessionId)),
+        )
+        .and_where(Expr::col((user::Entity, user::Column::Suspended)).eq(true))
+        .to_owned();
     let claimed = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
         .filter(refresh_token::Column::Id.eq(row.id))
         .filter(refresh_token::Column::UsedAt.is_null())
+        .filter(Expr::exists(suspended_owner).not())
         .exec(db)
         .await?
         .rows_affected
         == 1;
     if !claimed {
-        let first_use = refresh_token::Entity::find_by_id(row.id)
+        let Some(first_use) = refresh_token::Entity::find_by_id(row.id)
             .one(db)
             .await?
             .and_then(|r| r.used_at)
-            .unwrap_or(now);
+        else {
+            return Err(Error::Forbidden("this account is suspended".into()));
+        };
         if now - first_use >= reuse_grace {
             revoke_session(db, row.session_id).await?;
             cache.forget_session(row.session_id);
