@@ -121,6 +121,9 @@ pub struct Config {
     /// Registrations allowed per client address in 15 minutes
     /// (`REGISTRATIONS_PER_ADDRESS`, default 10).
     pub registrations_per_address: u64,
+    /// How long a DataLoader batch waits for more keys (`DATALOADER_DELAY_MICROS`,
+    /// default 100; see BENCHMARKS.md).
+    pub loader_delay: Duration,
 }
 
 /// A configuration mistake, named by the variable at fault.
@@ -236,6 +239,7 @@ impl Config {
             ws_init_timeout: Duration::from_secs(parse_var("WS_INIT_TIMEOUT_SECONDS", 10)?),
             refresh_reuse_grace: Duration::from_secs(parse_var("REFRESH_REUSE_GRACE_SECONDS", 2)?),
             registrations_per_address: parse_var("REGISTRATIONS_PER_ADDRESS", 10)?,
+            loader_delay: Duration::from_micros(parse_var("DATALOADER_DELAY_MICROS", 100)?),
         };
         config.check()?;
         Ok(config)
@@ -266,6 +270,7 @@ impl Config {
             ws_init_timeout: Duration::from_secs(10),
             refresh_reuse_grace: Duration::from_secs(2),
             registrations_per_address: 10,
+            loader_delay: Duration::from_micros(100),
         }
     }
 

@@ -33,13 +33,12 @@ pub const MAX_BATCH: usize = 10;
 pub const MAX_RECURSIVE_DEPTH: usize = 32;
 /// Directives on one field.
 pub const MAX_DIRECTIVES: usize = 5;
-/// How long a DataLoader batch collects keys.
-pub const LOADER_DELAY: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Builds the schema over the shared services. Loaders live in the schema (not per
 /// request) and keep no cache, so concurrent requests share batches and nothing stale is
 /// ever served.
 pub fn build(services: SharedServices) -> AppSchema {
+    let delay = services.config.loader_delay;
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -50,18 +49,23 @@ pub fn build(services: SharedServices) -> AppSchema {
     .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
     .limit_directives(MAX_DIRECTIVES)
     .extension(audit::AuthGateAndAudit)
-    .data(loader(loaders::AccountLoader(services.clone())))
-    .data(loader(loaders::ProfileLoader(services.clone())))
-    .data(loader(loaders::CoachProfileLoader(services.clone())))
-    .data(loader(loaders::CoachSpecialtiesLoader(services.clone())))
+    .data(loader(loaders::AccountLoader(services.clone()), delay))
+    .data(loader(loaders::ProfileLoader(services.clone()), delay))
+    .data(loader(loaders::CoachProfileLoader(services.clone()), delay))
+    .data(loader(
+        loaders::CoachSpecialtiesLoader(services.clone()),
+        delay,
+    ))
     .data(services)
     .finish()
 }
 
-/// A loader shared by every request. Each batch waits `LOADER_DELAY` for more keys, so
-/// the loads of one level of a query (and of concurrent queries) share a statement.
-fn loader<L: Send + Sync + 'static>(l: L) -> DataLoader<L> {
-    DataLoader::new(l, tokio::spawn).delay(LOADER_DELAY)
+/// A loader shared by every request. Each batch waits `delay` for more keys, so the
+/// loads of one level of a query (and of concurrent queries) share a statement. Lists
+/// preload their rows' parts (see `User::load_page`), so the delay only decides how
+/// single-object loads of concurrent requests share statements.
+fn loader<L: Send + Sync + 'static>(l: L, delay: std::time::Duration) -> DataLoader<L> {
+    DataLoader::new(l, tokio::spawn).delay(delay)
 }
 
 /// The SDL without any services behind it: what `export-schema` prints.
