@@ -108,15 +108,7 @@ async fn graphiql_and_sdl_are_served(app: TestApp) {
             "{path}"
         );
     }
-    let sdl = app
-        .http
-        .get(app.url("/schema.graphql"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let sdl = app.get_text("/schema.graphql").await;
     let checked_in =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
     let first_difference = sdl

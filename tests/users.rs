@@ -31,15 +31,7 @@ async fn coach(app: &TestApp, email: &str, name: &str, headline: &str, slugs: &[
 }
 
 async fn statements(app: &TestApp) -> HashMap<String, u64> {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     text.lines()
         .filter_map(|l| l.strip_prefix("jolmood_db_statements_total{database=\""))
         .filter_map(|l| l.split_once("\"} "))

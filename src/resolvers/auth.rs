@@ -277,14 +277,9 @@ impl AuthMutation {
         let viewer = ctx.viewer()?;
         let sid = ids::parse("id", &id)?;
         ctx.audit_target("Session", sid);
-        let owned = sessions::active(&services.stores.auth, viewer.user_id)
-            .await?
-            .iter()
-            .any(|s| s.id == sid);
-        if !owned {
+        if !sessions::revoke_own(&services.stores.auth, viewer.user_id, sid).await? {
             return Err(Error::NotFound("no such active session".into()).into());
         }
-        sessions::revoke_session(&services.stores.auth, sid).await?;
         services.sessions.forget_session(sid);
         Ok(id)
     }

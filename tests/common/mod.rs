@@ -216,6 +216,12 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// GETs a plain-text route (`/metrics`, `/schema.graphql`).
+    pub async fn get_text(&self, path: &str) -> String {
+        let resp = self.http.get(self.url(path)).send().await.expect("request");
+        resp.text().await.expect("body")
+    }
+
     /// POSTs a raw JSON body to /graphql; returns status, content type and body.
     pub async fn post_raw(
         &self,

@@ -336,6 +336,23 @@ pub async fn revoke_all<C: ConnectionTrait>(
     Ok(q.exec(db).await?.rows_affected)
 }
 
+/// Revokes one live session of `user_id`, in one statement; false when the user has no
+/// such live session (another user's, already ended, or unknown).
+pub async fn revoke_own(db: &DatabaseConnection, user_id: Uuid, sid: Uuid) -> Result<bool> {
+    let res = session::Entity::update_many()
+        .col_expr(
+            session::Column::RevokedAt,
+            Expr::value(crate::services::now()),
+        )
+        .filter(session::Column::Id.eq(sid))
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(crate::services::now()))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
 /// The user's live sessions, newest first.
 pub async fn active(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<session::Model>> {
     Ok(session::Entity::find()
