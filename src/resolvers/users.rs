@@ -139,6 +139,19 @@ impl UsersQuery {
     }
 }
 
+/// The user's profile, locked for the rest of `txn`: profile writes of one user apply
+/// one after the other (PostgreSQL; the embedded database serialises writes anyway).
+async fn locked_profile(
+    txn: &sea_orm::DatabaseTransaction,
+    user_id: uuid::Uuid,
+) -> Result<profile::Model, Error> {
+    profile::Entity::find_by_id(user_id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or_else(|| Error::NotFound("profile not found".into()))
+}
+
 /// An update argument that may be cleared: `None` keeps the value (omitted),
 /// `Some(None)` clears it (explicit null), `Some(Some(v))` sets the checked value.
 fn clearable<T, U>(
@@ -204,14 +217,7 @@ impl UsersMutation {
         let timezone = required("timezone", timezone, |v| profiles::timezone("timezone", &v))?;
 
         let txn = services.stores.users.begin().await.map_err(Error::from)?;
-        // Locked: profile writes of one user apply one after the other (PostgreSQL; the
-        // embedded database serialises writes anyway).
-        let current = profile::Entity::find_by_id(viewer.user_id)
-            .lock_exclusive()
-            .one(&txn)
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(|| Error::NotFound("profile not found".into()))?;
+        let current = locked_profile(&txn, viewer.user_id).await?;
         let mut row: profile::ActiveModel = current.clone().into();
         if let Some(name) = &display_name {
             row.display_name = Set(name.clone());
@@ -305,12 +311,7 @@ impl UsersMutation {
             )
             .into());
         }
-        let user_profile = profile::Entity::find_by_id(viewer.user_id)
-            .lock_exclusive()
-            .one(&txn)
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(|| Error::NotFound("profile not found".into()))?;
+        let user_profile = locked_profile(&txn, viewer.user_id).await?;
         let existing = coach_profile::Entity::find_by_id(viewer.user_id)
             .one(&txn)
             .await
