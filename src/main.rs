@@ -67,8 +67,10 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(bind)
                 .await
                 .with_context(|| format!("BIND_ADDR: cannot listen on {bind}"))?;
+            // The bound address, not the configured one: port 0 picks a free port.
+            let addr = listener.local_addr()?;
             let state = jolmood::build(config).await?;
-            tracing::info!(addr = %bind, "Jolmood API listening; GraphiQL at http://{}/", display_addr(bind));
+            tracing::info!(addr = %addr, "Jolmood API listening; GraphiQL at http://{}/", display_addr(addr));
             jolmood::serve(state, listener, shutdown_signal()).await
         }
     }

@@ -279,7 +279,7 @@ impl Connection {
         }
         if self.operations.len() >= MAX_OPERATIONS {
             let err = crate::error::Error::RateLimited { retry_after: 1 };
-            let err = async_graphql::Error::from(err).into_server_error(Default::default());
+            let err = crate::schema::errors::placeless(err);
             return Ok(Some(
                 self.error_message(&id, &Response::from_errors(vec![err])),
             ));

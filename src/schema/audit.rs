@@ -13,7 +13,10 @@ use async_graphql::{
     PathSegment, ServerError, ServerResult, Value,
 };
 
-use super::{context::RequestContext, errors::code_of};
+use super::{
+    context::RequestContext,
+    errors::{code_of, placeless},
+};
 use crate::{
     error::Error,
     services::{audit, auth::Auth, SharedServices},
@@ -33,7 +36,7 @@ impl ExtensionFactory for AuthGateAndAudit {
 }
 
 fn root_error(info: &ResolveInfo<'_>, err: Error) -> ServerError {
-    let mut e = async_graphql::Error::from(err).into_server_error(Default::default());
+    let mut e = placeless(err);
     e.path = vec![PathSegment::Field(
         info.alias.unwrap_or(info.name).to_string(),
     )];

@@ -8,12 +8,21 @@ use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
 pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 pub const BAD_REQUEST: &str = "BAD_REQUEST";
+pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
 
 /// An error of the request as a whole (nothing was executed).
 pub fn request_error(code: &str, message: impl Into<String>) -> ServerError {
     let mut err = ServerError::new(message, None);
     set_code(&mut err, code);
+    err
+}
+
+/// A server error for a failure that has no place in the document (a header, a limit of
+/// the connection): GraphQL locations start at line 1, so it carries none.
+pub fn placeless(err: crate::error::Error) -> ServerError {
+    let mut err = async_graphql::Error::from(err).into_server_error(Default::default());
+    err.locations.clear();
     err
 }
 
@@ -49,7 +58,7 @@ pub fn label(response: &mut Response) {
         } else if err.message.starts_with("Invalid value for argument")
             || err.message.starts_with("Failed to parse")
         {
-            set_code(err, "BAD_USER_INPUT");
+            set_code(err, BAD_USER_INPUT);
         } else {
             tracing::error!(error = %err.message, path = ?err.path, "uncoded error from a resolver");
             err.message = "internal server error".into();

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod loaders;
 pub mod session;
 pub mod user;
+pub mod variables;
 
 use async_graphql::{dataloader::DataLoader, Schema};
 

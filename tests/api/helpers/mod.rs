@@ -5,8 +5,8 @@
 //! embedded backend (SQLite files and local media in a temp dir) and on PostgreSQL
 //! (five uniquely named databases created through `TEST_POSTGRES_URL`) + MongoDB GridFS
 //! (a unique database through `TEST_MONGODB_URL`). Both are dropped afterwards.
-#![allow(dead_code)]
 
+pub mod process;
 pub mod ws;
 
 use std::{collections::HashMap, time::Duration};
@@ -32,13 +32,13 @@ macro_rules! on_both_backends {
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn embedded() {
-                    if let Some(app) = $crate::common::TestApp::spawn($crate::common::Backend::Embedded).await {
+                    if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Embedded).await {
                         super::$name(app).await
                     }
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if let Some(app) = $crate::common::TestApp::spawn($crate::common::Backend::Postgres).await {
+                    if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await {
                         super::$name(app).await
                     }
                 }
@@ -109,6 +109,74 @@ impl Drop for Databases {
     }
 }
 
+/// The configuration of a test server over fresh databases of `backend` (five uniquely
+/// named PostgreSQL databases and a MongoDB database, or SQLite files in a temp dir), and
+/// the handle that drops them. `None` when the backend's services are not reachable and
+/// the run does not require them.
+pub async fn test_config(backend: Backend) -> Option<(Config, Databases)> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::embedded(dir.path());
+    config.jwt_secret = Some(JWT_SECRET.into());
+    config.session_cache_ttl = Duration::from_secs(1);
+    config.ws_init_timeout = Duration::from_secs(1);
+    // Tests register many accounts from one address; the limit has a test of its own.
+    config.registrations_per_address = 10_000;
+    let mut dbs = Databases {
+        backend,
+        urls: HashMap::new(),
+        mongo: None,
+        _dir: dir,
+    };
+    for db in Database::ALL {
+        let path = dbs._dir.path().join(format!("{}.sqlite", db.file_stem()));
+        dbs.urls
+            .insert(db, format!("sqlite://{}?mode=rwc", path.display()));
+    }
+    if backend == Backend::Postgres {
+        let Some(mongo_url) = std::env::var("TEST_MONGODB_URL").ok() else {
+            assert!(
+                !require_services(),
+                "TEST_MONGODB_URL is not set (scripts/test sets it)"
+            );
+            eprintln!("skipped: TEST_MONGODB_URL not set; run scripts/test");
+            return None;
+        };
+        let admin = match sea_orm::Database::connect(postgres_admin_url()).await {
+            Ok(db) => db,
+            Err(e) => {
+                assert!(
+                    !require_services(),
+                    "PostgreSQL unreachable at TEST_POSTGRES_URL: {e}"
+                );
+                eprintln!("skipped: PostgreSQL unreachable: {e}");
+                return None;
+            }
+        };
+        let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        let base = url::Url::parse(&postgres_admin_url()).expect("TEST_POSTGRES_URL is a URL");
+        use sea_orm::ConnectionTrait;
+        for db in Database::ALL {
+            let name = format!("jt_{tag}_{}", db.file_stem());
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("CREATE DATABASE");
+            let mut u = base.clone();
+            u.set_path(&name);
+            dbs.urls.insert(db, u.to_string());
+            *config.db_mut(db) = DbLocation::Url(u.to_string());
+        }
+        let _ = admin.close().await;
+        let media_db = format!("jt_{tag}_media");
+        config.media = MediaLocation::Mongo {
+            url: mongo_url.clone(),
+            database: media_db.clone(),
+        };
+        dbs.mongo = Some((mongo_url, media_db));
+    }
+    Some((config, dbs))
+}
+
 pub struct TestApp {
     pub base: String,
     pub ws_url: String,
@@ -141,75 +209,21 @@ impl TestApp {
                     .unwrap_or_else(|_| "warn".into()),
             )
             .try_init();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::embedded(dir.path());
-        config.jwt_secret = Some(JWT_SECRET.into());
-        config.session_cache_ttl = Duration::from_secs(1);
-        config.ws_init_timeout = Duration::from_secs(1);
-        // Tests register many accounts from one address; the limit has a test of its own.
-        config.registrations_per_address = 10_000;
-        let mut dbs = Databases {
-            backend,
-            urls: HashMap::new(),
-            mongo: None,
-            _dir: dir,
-        };
-        for db in Database::ALL {
-            let path = dbs._dir.path().join(format!("{}.sqlite", db.file_stem()));
-            dbs.urls
-                .insert(db, format!("sqlite://{}?mode=rwc", path.display()));
-        }
-        if backend == Backend::Postgres {
-            let Some(mongo_url) = std::env::var("TEST_MONGODB_URL").ok() else {
-                assert!(
-                    !require_services(),
-                    "TEST_MONGODB_URL is not set (scripts/test sets it)"
-                );
-                eprintln!("skipped: TEST_MONGODB_URL not set; run scripts/test");
-                return None;
-            };
-            let admin = match sea_orm::Database::connect(postgres_admin_url()).await {
-                Ok(db) => db,
-                Err(e) => {
-                    assert!(
-                        !require_services(),
-                        "PostgreSQL unreachable at TEST_POSTGRES_URL: {e}"
-                    );
-                    eprintln!("skipped: PostgreSQL unreachable: {e}");
-                    return None;
-                }
-            };
-            let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-            let base = url::Url::parse(&postgres_admin_url()).expect("TEST_POSTGRES_URL is a URL");
-            use sea_orm::ConnectionTrait;
-            for db in Database::ALL {
-                let name = format!("jt_{tag}_{}", db.file_stem());
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .expect("CREATE DATABASE");
-                let mut u = base.clone();
-                u.set_path(&name);
-                dbs.urls.insert(db, u.to_string());
-                *config.db_mut(db) = DbLocation::Url(u.to_string());
-            }
-            let _ = admin.close().await;
-            let media_db = format!("jt_{tag}_media");
-            config.media = MediaLocation::Mongo {
-                url: mongo_url.clone(),
-                database: media_db.clone(),
-            };
-            dbs.mongo = Some((mongo_url, media_db));
-        }
+        let (mut config, dbs) = test_config(backend).await?;
         tweak(&mut config);
         let (addr, _state) = jolmood::spawn(config).await.expect("server starts");
-        Some(TestApp {
+        Some(TestApp::at(addr, backend, dbs))
+    }
+
+    /// A client of the server listening on `addr`.
+    pub fn at(addr: std::net::SocketAddr, backend: Backend, dbs: Databases) -> TestApp {
+        TestApp {
             base: format!("http://{addr}"),
             ws_url: format!("ws://{addr}/graphql"),
             http: reqwest::Client::builder().build().expect("http client"),
             backend,
             dbs,
-        })
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -254,6 +268,19 @@ impl TestApp {
         }
         let body = json!({"query": query, "variables": variables}).to_string();
         let (status, _, body) = self.post_raw(&headers, body).await;
+        assert_eq!(status, StatusCode::OK, "unexpected status; body: {body}");
+        body
+    }
+
+    /// POSTs a whole JSON body (an operation with `operationName`, a batch…) with a token;
+    /// expects HTTP 200.
+    pub async fn post_as(&self, token: &str, body: Value) -> Value {
+        let auth = format!("Bearer {token}");
+        let headers = [
+            ("content-type", "application/json"),
+            ("authorization", auth.as_str()),
+        ];
+        let (status, _, body) = self.post_raw(&headers, body.to_string()).await;
         assert_eq!(status, StatusCode::OK, "unexpected status; body: {body}");
         body
     }

@@ -1,8 +1,6 @@
 //! Starting up: a store that cannot be reached stops the server at once, with a message
 //! that names the variable to fix; an embedded start needs no configuration at all.
 
-mod common;
-
 use jolmood::config::{Config, Database, DbLocation, MediaLocation};
 
 /// POSTs one operation to a server started here.
@@ -27,10 +25,10 @@ async fn start_error(config: Config) -> String {
 async fn unreachable_stores_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut pg = Config::embedded(dir.path().join("a"));
-    pg.jwt_secret = Some(common::JWT_SECRET.into());
+    pg.jwt_secret = Some(crate::helpers::JWT_SECRET.into());
     *pg.db_mut(Database::Posts) = DbLocation::Url("postgres://nobody@127.0.0.1:1/post_db".into());
     let mut mongo = Config::embedded(dir.path().join("b"));
-    mongo.jwt_secret = Some(common::JWT_SECRET.into());
+    mongo.jwt_secret = Some(crate::helpers::JWT_SECRET.into());
     mongo.media = MediaLocation::Mongo {
         url: "mongodb://127.0.0.1:1/?directConnection=true".into(),
         database: "jolmood_media".into(),

@@ -1,11 +1,11 @@
 //! Accounts, sessions and roles, over HTTP and websocket, on both backends.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::helpers::{
+    code, eventually, ws::WsClient, Account, Backend, TestApp, JWT_SECRET, PASSWORD,
+};
 use base64::Engine;
-use common::{code, eventually, ws::WsClient, Account, Backend, TestApp, JWT_SECRET, PASSWORD};
 use jolmood::config::Database;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};

@@ -1,11 +1,9 @@
 //! The foundation: health, GraphiQL, the SDL, request-level errors and limits, and both
 //! websocket sub-protocols, on both backends.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{code, ws::WsClient, TestApp};
+use crate::helpers::{code, ws::WsClient, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -58,7 +56,7 @@ async fn health_reports_every_store(app: TestApp) {
 async fn health_degrades_when_a_store_is_down(app: TestApp) {
     use sea_orm::ConnectionTrait;
     let down = match app.backend {
-        common::Backend::Postgres => {
+        crate::helpers::Backend::Postgres => {
             // Drop the admin database out from under the server.
             let url = &app.dbs.urls[&jolmood::config::Database::Admin];
             let name = url.rsplit('/').next().unwrap().to_string();
@@ -70,7 +68,7 @@ async fn health_degrades_when_a_store_is_down(app: TestApp) {
                 .unwrap();
             "admin"
         }
-        common::Backend::Embedded => {
+        crate::helpers::Backend::Embedded => {
             // Take the media folder away.
             let media = app.dbs.urls[&jolmood::config::Database::Auth]
                 .trim_start_matches("sqlite://")
@@ -533,7 +531,10 @@ async fn websocket_legacy_protocol_streams(app: TestApp) {
     );
     ws.send(json!({"id": "a", "type": "stop"})).await;
     ws.send(json!({"type": "connection_terminate"})).await;
-    assert!(matches!(ws.next(WAIT).await, common::ws::Event::Closed(..)));
+    assert!(matches!(
+        ws.next(WAIT).await,
+        crate::helpers::ws::Event::Closed(..)
+    ));
 }
 
 async fn websocket_close_codes(app: TestApp) {

@@ -1,0 +1,12 @@
+//! The black-box tests: one binary (one link of the crate), a module per domain, all
+//! talking to real servers over HTTP and websocket. `helpers` starts them.
+
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod foundation;
+mod fuzz;
+mod startup;
+mod users;
+mod variables;
