@@ -19,10 +19,14 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use async_graphql::{Schema, SchemaBuilder};
+
 use crate::{
     config::Config,
     db::Stores,
     http::AppState,
+    resolvers::{AppSchema, MutationRoot, QueryRoot, SubscriptionRoot},
+    schema::limits,
     services::{
         auth::{
             accounts,
@@ -31,7 +35,7 @@ use crate::{
             sessions::{self, SessionCache},
             tokens,
         },
-        Services,
+        Services, SharedServices,
     },
 };
 
@@ -53,13 +57,51 @@ pub async fn build(config: Config) -> anyhow::Result<AppState> {
     });
     accounts::ensure_admin(&services).await?;
     spawn_housekeeping(services.clone());
-    let schema = schema::build(services.clone());
+    let schema = assemble(services.clone());
     let sdl = schema.sdl().into();
     Ok(AppState {
         services,
         schema,
         sdl,
     })
+}
+
+/// The GraphQL schema: the roots of every domain, the request-wide limits and extension,
+/// and each domain's DataLoaders. Loaders live in the schema (not per request) and keep no
+/// cache, so concurrent requests share batches and nothing stale is ever served.
+fn assemble(services: SharedServices) -> AppSchema {
+    let delay = services.config.loader_delay;
+    let builder = limited(Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    ))
+    .extension(schema::audit::AuthGateAndAudit);
+    let builder = schema::auth::register_loaders(builder, &services, delay);
+    let builder = schema::users::register_loaders(builder, &services, delay);
+    builder.data(services).finish()
+}
+
+/// The document limits every request is held to (API.md's numbers).
+fn limited(
+    builder: SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot>,
+) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    builder
+        .limit_depth(limits::MAX_DEPTH)
+        .limit_complexity(limits::MAX_COMPLEXITY)
+        .limit_recursive_depth(limits::MAX_RECURSIVE_DEPTH)
+        .limit_directives(limits::MAX_DIRECTIVES)
+}
+
+/// The SDL without any services behind it: what `export-schema` prints.
+pub fn sdl() -> String {
+    limited(Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    ))
+    .finish()
+    .sdl()
 }
 
 /// Periodic clean-up that keeps tables small. Safe to run on every replica at once.

@@ -38,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::ExportSchema { output } => {
-            let sdl = jolmood::schema::sdl();
+            let sdl = jolmood::sdl();
             match output {
                 Some(path) => std::fs::write(&path, sdl)
                     .with_context(|| format!("writing {}", path.display()))?,

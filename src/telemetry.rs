@@ -21,3 +21,14 @@ pub fn init(format: LogFormat) {
         .with(fmt.with_filter(filter))
         .try_init();
 }
+
+/// Spawns `future` on the runtime inside the current span, so what it logs is still
+/// attributed to the request (operation, request id, user) that started it.
+pub(crate) fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    use tracing::Instrument;
+    tokio::spawn(future.instrument(tracing::Span::current()))
+}

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod media;
 pub mod users;
 
 use std::{
@@ -20,10 +21,8 @@ use anyhow::Context;
 use migration::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database as SeaDatabase, DatabaseConnection};
 
-use crate::{
-    config::{Config, Database, DbLocation, MediaLocation},
-    services::media::{GridFsStore, LocalStore, MediaStore},
-};
+use self::media::{GridFsStore, LocalStore, MediaStore};
+use crate::config::{Config, Database, DbLocation, MediaLocation};
 
 /// How long `/health` waits for one store before calling it disconnected.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);

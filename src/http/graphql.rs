@@ -25,7 +25,7 @@ use crate::{
     schema::{
         context::RequestContext,
         errors::{is_request_error, label, BAD_REQUEST, METHOD_NOT_ALLOWED},
-        limits, MAX_BATCH,
+        limits::{self, MAX_BATCH},
     },
     services::auth::{authenticate_header, sessions::ClientInfo, Auth},
 };

@@ -17,7 +17,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{schema::AppSchema, services::SharedServices};
+use crate::{resolvers::AppSchema, services::SharedServices};
 
 pub use client::client_info;
 

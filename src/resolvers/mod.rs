@@ -6,7 +6,10 @@ mod auth;
 mod health;
 mod users;
 
-use async_graphql::{MergedObject, MergedSubscription};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
+
+/// The schema these roots make; assembled in `crate::build`.
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]

@@ -1,140 +1,38 @@
-//! Relay connections with keyset cursors: a cursor is the list's sort key plus the row's
-//! id, so a page never skips or repeats a row when others are inserted meanwhile, and the
-//! database seeks with an index instead of counting past an OFFSET.
+//! Relay connections over keyset pages ([`crate::services::page`]): `edges`, `nodes`,
+//! `pageInfo` and `totalCount`, as every list of the API answers them.
 
 use async_graphql::{
     connection::{Connection, Edge, EmptyFields},
     SimpleObject,
 };
-use base64::Engine;
-use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
-use crate::error::{Error, Result};
-
-pub const DEFAULT_FIRST: u64 = 20;
-pub const MAX_FIRST: u64 = 100;
+use crate::services::page::{Cursor, Page};
 
 #[derive(SimpleObject)]
-pub struct ConnectionTotal {
+pub(crate) struct ConnectionTotal {
     /// How many items the whole list holds, across every page.
     pub total_count: i64,
 }
 
-pub type Conn<N> = Connection<String, N, ConnectionTotal, EmptyFields>;
+pub(crate) type Conn<N> = Connection<String, N, ConnectionTotal, EmptyFields>;
 
-/// A position in a list sorted by (timestamp, id).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cursor {
-    pub at: DateTime<Utc>,
-    pub id: Uuid,
-}
-
-impl Cursor {
-    pub fn encode(&self) -> String {
-        let raw = format!("{}|{}", self.at.timestamp_micros(), self.id);
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    }
-
-    pub fn decode(s: &str) -> Option<Cursor> {
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(s)
-            .ok()?;
-        let raw = String::from_utf8(raw).ok()?;
-        let (micros, id) = raw.split_once('|')?;
-        let micros: i64 = micros.parse().ok()?;
-        // Years 1970 to 9999: every database can hold those, so a forged cursor is a bad
-        // argument, not a database error.
-        if !(0..=253_402_300_799_000_000).contains(&micros) {
-            return None;
-        }
-        Some(Cursor {
-            at: DateTime::from_timestamp_micros(micros)?,
-            id: Uuid::parse_str(id).ok()?,
-        })
-    }
-}
-
-/// Validated `first` and `after` arguments.
-#[derive(Clone, Copy, Debug)]
-pub struct Page {
-    pub first: u64,
-    pub after: Option<Cursor>,
-}
-
-impl Page {
-    pub fn new(first: Option<i32>, after: Option<&str>) -> Result<Page> {
-        let first = match first {
-            None => DEFAULT_FIRST,
-            Some(n) if (0..=MAX_FIRST as i32).contains(&n) => n as u64,
-            Some(_) => {
-                return Err(Error::bad_input(
-                    "first",
-                    format!("first must be between 0 and {MAX_FIRST}"),
-                ))
-            }
-        };
-        let after = match after {
-            None => None,
-            Some(s) => Some(
-                Cursor::decode(s)
-                    .ok_or_else(|| Error::bad_input("after", "after is not a valid cursor"))?,
-            ),
-        };
-        Ok(Page { first, after })
-    }
-
-    /// How many rows to fetch: one more than the page, to know whether another follows.
-    pub fn limit(&self) -> u64 {
-        self.first + 1
-    }
-
-    /// Builds the connection from up to `limit()` rows, each with its cursor position.
-    pub fn finish<N: async_graphql::OutputType>(
-        &self,
-        mut rows: Vec<(Cursor, N)>,
-        total: i64,
-    ) -> Conn<N> {
-        let has_next = rows.len() as u64 > self.first;
-        rows.truncate(self.first as usize);
-        let mut conn = Connection::with_additional_fields(
-            self.after.is_some(),
-            has_next,
-            ConnectionTotal { total_count: total },
-        );
-        conn.edges.extend(
-            rows.into_iter()
-                .map(|(cursor, node)| Edge::new(cursor.encode(), node)),
-        );
-        conn
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_round_trips() {
-        let c = Cursor {
-            at: DateTime::from_timestamp_micros(1_760_000_000_123_456).unwrap(),
-            id: Uuid::now_v7(),
-        };
-        assert_eq!(Cursor::decode(&c.encode()), Some(c));
-        assert_eq!(Cursor::decode("nope"), None);
-        let far = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-            "{}|{}",
-            i64::MAX / 2,
-            Uuid::now_v7()
-        ));
-        assert_eq!(Cursor::decode(&far), None);
-    }
-
-    #[test]
-    fn first_is_bounded() {
-        assert!(Page::new(Some(101), None).is_err());
-        assert!(Page::new(Some(-1), None).is_err());
-        assert_eq!(Page::new(None, None).unwrap().first, 20);
-        assert_eq!(Page::new(Some(0), None).unwrap().first, 0);
-    }
+/// Builds the connection of `page` from up to `page.limit()` rows, each with its cursor
+/// position; the extra row only tells that another page follows.
+pub(crate) fn connection<N: async_graphql::OutputType>(
+    page: &Page,
+    mut rows: Vec<(Cursor, N)>,
+    total: i64,
+) -> Conn<N> {
+    let has_next = rows.len() as u64 > page.first;
+    rows.truncate(page.first as usize);
+    let mut conn = Connection::with_additional_fields(
+        page.after.is_some(),
+        has_next,
+        ConnectionTotal { total_count: total },
+    );
+    conn.edges.extend(
+        rows.into_iter()
+            .map(|(cursor, node)| Edge::new(cursor.encode(), node)),
+    );
+    conn
 }

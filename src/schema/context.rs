@@ -10,7 +10,7 @@ use crate::{
     error::{Error, Result},
     services::{
         auth::{sessions::ClientInfo, Auth, Viewer},
-        Services, SharedServices,
+        SharedServices,
     },
 };
 
@@ -43,7 +43,7 @@ pub struct AuditTarget {
 }
 
 pub trait ContextExt {
-    fn services(&self) -> Result<&Services>;
+    fn services(&self) -> Result<&SharedServices>;
     fn request(&self) -> Result<&RequestContext>;
     /// The authenticated caller, or `UNAUTHENTICATED`.
     fn viewer(&self) -> Result<&Viewer> {
@@ -81,9 +81,8 @@ pub trait ContextExt {
 }
 
 impl ContextExt for Context<'_> {
-    fn services(&self) -> Result<&Services> {
+    fn services(&self) -> Result<&SharedServices> {
         self.data::<SharedServices>()
-            .map(|s| s.as_ref())
             .map_err(|_| Error::internal(anyhow::anyhow!("services missing from the schema data")))
     }
 

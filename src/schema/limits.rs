@@ -14,8 +14,18 @@ use async_graphql::{
 
 use super::{
     errors::{request_error, set_code, METHOD_NOT_ALLOWED, PARSE_FAILED, VALIDATION_FAILED},
-    variables, MAX_ALIASES,
+    variables,
 };
+
+/// Query depth, complexity and document limits (API.md's numbers).
+pub const MAX_DEPTH: usize = 15;
+pub const MAX_COMPLEXITY: usize = 5_000;
+pub const MAX_ALIASES: usize = 30;
+pub const MAX_BATCH: usize = 10;
+/// Nesting of fragments and lists that the parser follows before refusing a document.
+pub const MAX_RECURSIVE_DEPTH: usize = 32;
+/// Directives on one field.
+pub const MAX_DIRECTIVES: usize = 5;
 
 /// Parses the request's document and applies the checks. `over_get` is true for
 /// `GET /graphql` requests.

@@ -3,9 +3,10 @@
 
 pub mod audit;
 pub mod auth;
-pub mod media;
-pub mod profiles;
+pub(crate) mod page;
+pub(crate) mod patch;
 pub mod text;
+pub(crate) mod users;
 
 use std::sync::Arc;
 

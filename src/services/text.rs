@@ -34,6 +34,16 @@ pub fn optional(field: &str, value: Option<&str>, max: usize) -> Result<Option<S
     }
 }
 
+/// Lower-cased, accent-folded text for search columns (and the terms searched for), so
+/// both backends match "Élodie" with "elodie" alike.
+pub(crate) fn search_text(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| deunicode::deunicode(p).to_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +64,13 @@ mod tests {
     fn optional_empty_is_none() {
         assert_eq!(optional("bio", Some("  "), 10).unwrap(), None);
         assert_eq!(optional("bio", None, 10).unwrap(), None);
+    }
+
+    #[test]
+    fn search_text_folds_accents_and_case() {
+        assert_eq!(
+            search_text(&["Élodie", "Coach Sénior"]),
+            "elodie coach senior"
+        );
     }
 }

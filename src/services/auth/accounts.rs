@@ -3,17 +3,17 @@
 //! are deleted again, so a failure never leaves half an account (and the email can
 //! register again at once).
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+};
 use uuid::Uuid;
 
 use super::Role;
 use crate::{
-    db::{auth::user, users::profile},
+    db::auth::user,
     error::{Error, Result},
-    services::{text, Services},
+    services::{text, users, Services},
 };
-
-pub const DEFAULT_TIMEZONE: &str = "UTC";
 
 /// Trims and lower-cases an email and checks its shape (one `@`, a dotted domain, no
 /// spaces, at most 254 characters). Deliverability is not this API's to judge.
@@ -33,15 +33,6 @@ pub fn normalize_email(raw: &str) -> Result<String> {
         return Err(bad());
     }
     Ok(email)
-}
-
-/// Lower-cased, accent-folded text for search columns.
-pub fn search_text(parts: &[&str]) -> String {
-    parts
-        .iter()
-        .map(|p| deunicode::deunicode(p).to_lowercase())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Writes a new account (credentials + profile). `password_hash` is already hashed.
@@ -70,18 +61,7 @@ pub async fn create(
         Error::Conflict(_) => Error::Conflict("an account with this email already exists".into()),
         other => other,
     })?;
-    let written = profile::ActiveModel {
-        user_id: Set(id),
-        search_text: Set(search_text(&[&display_name])),
-        display_name: Set(display_name),
-        bio: Set(None),
-        avatar_media_id: Set(None),
-        timezone: Set(DEFAULT_TIMEZONE.into()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&services.stores.users)
-    .await;
+    let written = users::profiles::create(&services.stores.users, id, &display_name, now).await;
     if let Err(err) = written {
         tracing::error!(user = %id, error = %err, "profile write failed; removing the credentials");
         if let Err(undo) = user::Entity::delete_by_id(id)
@@ -93,6 +73,38 @@ pub async fn create(
         return Err(Error::internal(err));
     }
     Ok(account)
+}
+
+/// The account of `id`, if there is one.
+pub(crate) async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<user::Model>> {
+    Ok(user::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Accounts by id, in one statement (the DataLoader's batch).
+pub(crate) async fn by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, user::Model>> {
+    let rows = user::Entity::find()
+        .filter(user::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+}
+
+/// Replaces the stored password hash of `id`.
+pub(crate) async fn set_password_hash(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    hash: String,
+) -> Result<()> {
+    user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(hash))
+        .col_expr(user::Column::UpdatedAt, Expr::value(crate::services::now()))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 pub async fn find_by_email(services: &Services, email: &str) -> Result<Option<user::Model>> {
@@ -147,13 +159,5 @@ mod tests {
         ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn search_text_folds_accents_and_case() {
-        assert_eq!(
-            search_text(&["Élodie", "Coach Sénior"]),
-            "elodie coach senior"
-        );
     }
 }

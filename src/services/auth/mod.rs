@@ -3,9 +3,11 @@
 //! session cache's lifetime (10 s by default, at most 60 s) on every replica.
 
 pub mod accounts;
+pub(crate) mod admin;
 pub mod passwords;
 pub mod ratelimit;
 pub mod sessions;
+pub(crate) mod signin;
 pub mod tokens;
 
 use uuid::Uuid;

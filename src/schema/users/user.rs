@@ -1,5 +1,6 @@
-//! `User` and `UserProfile`: an account in auth_db joined with its profile and coach
-//! profile in user_db.
+//! `User`, `UserProfile` and `CoachProfile`: an account in auth_db joined with its
+//! profile and coach profile in user_db. (One file: a user has a coach profile and a
+//! coach profile has its user.)
 //!
 //! A single user loads each part through a DataLoader. A page of users is preloaded:
 //! the list resolver asks [`User::load_page`] for what the query selects (a look at the
@@ -13,10 +14,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    coach::{CoachProfile, Specialty},
-    context::ContextExt,
-    ids,
-    loaders::{AccountLoader, CoachProfileLoader, CoachSpecialtiesLoader, ProfileLoader},
+    loaders::{CoachProfileLoader, CoachSpecialtiesLoader, ProfileLoader},
+    specialty::Specialty,
 };
 use crate::{
     db::{
@@ -24,11 +23,12 @@ use crate::{
         users::{coach_profile, profile},
     },
     error::Error,
-    services::auth::{accounts::DEFAULT_TIMEZONE, Role},
+    schema::{auth::AccountLoader, context::ContextExt, ids},
+    services::{auth::Role, users::rules::DEFAULT_TIMEZONE},
 };
 
 #[derive(Clone, Default)]
-pub struct User {
+pub(crate) struct User {
     pub id: Uuid,
     /// Parts already loaded by whoever built this value; `None` means "load on demand".
     pub account: Option<account::Model>,
@@ -137,9 +137,13 @@ impl User {
                 account: accounts.as_mut().and_then(|m| m.remove(id)),
                 profile: profiles.as_mut().and_then(|m| m.remove(id)),
                 coach: coaches.as_mut().map(|m| m.remove(id)),
-                specialties: specialties
-                    .as_mut()
-                    .map(|m| m.remove(id).unwrap_or_default()),
+                specialties: specialties.as_mut().map(|m| {
+                    m.remove(id)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|row| Specialty { row })
+                        .collect()
+                }),
                 owner_view: false,
             })
             .collect())
@@ -155,7 +159,7 @@ impl User {
             .ok_or_else(|| Error::NotFound("user not found".into()).into())
     }
 
-    pub(super) async fn profile_row(&self, ctx: &Context<'_>) -> Result<Option<profile::Model>> {
+    async fn profile_row(&self, ctx: &Context<'_>) -> Result<Option<profile::Model>> {
         if let Some(p) = &self.profile {
             return Ok(Some(p.clone()));
         }
@@ -231,7 +235,7 @@ impl User {
     }
 }
 
-pub struct UserProfile(pub profile::Model);
+pub(crate) struct UserProfile(pub profile::Model);
 
 #[Object]
 impl UserProfile {
@@ -249,7 +253,71 @@ impl UserProfile {
     }
 }
 
-/// The timezone a profile-less user falls back to.
-pub fn default_timezone() -> String {
-    DEFAULT_TIMEZONE.into()
+pub(crate) struct CoachProfile {
+    pub row: coach_profile::Model,
+    /// The coach, with whatever parts were already loaded with them.
+    pub owner: User,
+}
+
+#[Object]
+impl CoachProfile {
+    async fn user(&self) -> User {
+        self.owner.clone()
+    }
+
+    async fn headline(&self) -> &str {
+        &self.row.headline
+    }
+
+    async fn bio(&self) -> Option<&str> {
+        self.row.bio.as_deref()
+    }
+
+    /// Sorted by name.
+    async fn specialties(&self, ctx: &Context<'_>) -> Result<Vec<Specialty>> {
+        if let Some(known) = &self.owner.specialties {
+            return Ok(known.clone());
+        }
+        Ok(ctx
+            .data::<DataLoader<CoachSpecialtiesLoader>>()?
+            .load_one(self.row.user_id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|row| Specialty { row })
+            .collect())
+    }
+
+    /// Length of one session, in minutes (15 to 240).
+    async fn session_minutes(&self) -> i32 {
+        self.row.session_minutes
+    }
+
+    async fn price_cents(&self) -> Option<i32> {
+        self.row.price_cents
+    }
+
+    /// ISO 4217 code of `priceCents`.
+    async fn currency(&self) -> Option<&str> {
+        self.row.currency.as_deref()
+    }
+
+    /// The IANA timezone slots are computed in: the coach profile's own, else the user
+    /// profile's.
+    async fn timezone(&self, ctx: &Context<'_>) -> Result<String> {
+        if let Some(tz) = &self.row.timezone {
+            return Ok(tz.clone());
+        }
+        Ok(self
+            .owner
+            .profile_row(ctx)
+            .await?
+            .map(|p| p.timezone)
+            .unwrap_or_else(|| DEFAULT_TIMEZONE.into()))
+    }
+
+    /// Bookings stay PENDING until the coach confirms them.
+    async fn requires_approval(&self) -> bool {
+        self.row.requires_approval
+    }
 }

@@ -1,60 +1,20 @@
 //! Rules for profile fields that are not plain text: IANA timezones, ISO 4217 currencies,
 //! session lengths and prices.
 
-use sea_orm::{
-    sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
-};
-use uuid::Uuid;
+use crate::error::{Error, Result};
 
-use super::{auth::Role, SharedServices};
-use crate::{
-    db::{auth::user as account, users::coach_profile},
-    error::{Error, Result},
-};
-
-/// The coach directory lists a profile only while its owner is an unsuspended COACH.
-/// user_db keeps that as `listed` so the directory needs no cross-database join; this
-/// re-derives it from the account as auth_db has it now.
-///
-/// It runs to completion in a task of its own (a caller that goes away cannot leave the
-/// flag stale), with the coach profile row locked while the account is read, so two
-/// syncs racing (an upsert's and a suspension's) apply in order and the later read wins.
-pub async fn sync_listing(services: SharedServices, user_id: Uuid) -> Result<()> {
-    tokio::spawn(async move {
-        let txn = services.stores.users.begin().await?;
-        let locked = coach_profile::Entity::find_by_id(user_id)
-            .lock_exclusive()
-            .one(&txn)
-            .await?;
-        if locked.is_none() {
-            return Ok(());
-        }
-        let listed = account::Entity::find_by_id(user_id)
-            .one(&services.stores.auth)
-            .await?
-            .is_some_and(|a| a.role == Role::Coach.as_str() && !a.suspended);
-        coach_profile::Entity::update_many()
-            .col_expr(coach_profile::Column::Listed, Expr::value(listed))
-            .filter(coach_profile::Column::UserId.eq(user_id))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(())
-    })
-    .await
-    .map_err(Error::internal)?
-}
-
-pub const SESSION_MINUTES: std::ops::RangeInclusive<i32> = 15..=240;
-pub const DEFAULT_SESSION_MINUTES: i32 = 60;
-pub const MAX_PRICE_CENTS: i32 = 100_000_000;
-pub const HEADLINE_MAX: usize = 120;
-pub const BIO_MAX: usize = 2_000;
-pub const DISPLAY_NAME_MAX: usize = 80;
-pub const MAX_SPECIALTIES: usize = 10;
+pub(crate) const SESSION_MINUTES: std::ops::RangeInclusive<i32> = 15..=240;
+pub(crate) const DEFAULT_SESSION_MINUTES: i32 = 60;
+pub(crate) const MAX_PRICE_CENTS: i32 = 100_000_000;
+pub(crate) const HEADLINE_MAX: usize = 120;
+pub(crate) const BIO_MAX: usize = 2_000;
+pub(crate) const DISPLAY_NAME_MAX: usize = 80;
+pub(crate) const MAX_SPECIALTIES: usize = 10;
+/// A new profile's timezone until its owner sets one.
+pub(crate) const DEFAULT_TIMEZONE: &str = "UTC";
 
 /// An IANA timezone name (`Europe/Paris`), as chrono-tz knows them.
-pub fn timezone(field: &str, value: &str) -> Result<String> {
+pub(crate) fn timezone(field: &str, value: &str) -> Result<String> {
     let value = value.trim();
     value
         .parse::<chrono_tz::Tz>()
@@ -84,7 +44,7 @@ const CURRENCIES: &[&str] = &[
 ];
 
 /// An ISO 4217 code; lower case is accepted and answered upper case.
-pub fn currency(value: &str) -> Result<String> {
+pub(crate) fn currency(value: &str) -> Result<String> {
     let code = value.trim().to_ascii_uppercase();
     if CURRENCIES.binary_search(&code.as_str()).is_ok() {
         Ok(code)
@@ -96,7 +56,7 @@ pub fn currency(value: &str) -> Result<String> {
     }
 }
 
-pub fn session_minutes(value: i32) -> Result<i32> {
+pub(crate) fn session_minutes(value: i32) -> Result<i32> {
     if SESSION_MINUTES.contains(&value) {
         Ok(value)
     } else {
@@ -111,7 +71,7 @@ pub fn session_minutes(value: i32) -> Result<i32> {
     }
 }
 
-pub fn price_cents(value: i32) -> Result<i32> {
+pub(crate) fn price_cents(value: i32) -> Result<i32> {
     if (0..=MAX_PRICE_CENTS).contains(&value) {
         Ok(value)
     } else {

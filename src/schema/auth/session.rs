@@ -3,11 +3,14 @@
 use async_graphql::{Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
-use super::{ids, user::User};
-use crate::db::auth::session;
+use crate::{
+    db::auth::session,
+    schema::{ids, users::User},
+    services::auth::signin::SignedIn,
+};
 
 #[derive(SimpleObject)]
-pub struct AuthPayload {
+pub(crate) struct AuthPayload {
     pub access_token: String,
     /// Opaque and single use: `refreshToken` exchanges it for a new pair.
     pub refresh_token: String,
@@ -16,7 +19,18 @@ pub struct AuthPayload {
     pub user: User,
 }
 
-pub struct Session {
+impl From<SignedIn> for AuthPayload {
+    fn from(s: SignedIn) -> AuthPayload {
+        AuthPayload {
+            access_token: s.access_token,
+            refresh_token: s.refresh_token,
+            expires_in: s.expires_in,
+            user: User::signed_in(s.account),
+        }
+    }
+}
+
+pub(crate) struct Session {
     pub row: session::Model,
     pub current: bool,
 }

@@ -1,0 +1,79 @@
+//! What an admin changes on an account: its role and its suspension. Both are auth_db
+//! writes (so they live here, not in the admin domain), and both re-derive the coach
+//! directory's listing flag through the users domain afterwards.
+
+use sea_orm::{
+    sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::Role;
+use crate::{
+    db::auth::user as account,
+    error::{Error, Result},
+    services::{now, users::listing, SharedServices},
+};
+
+/// A change an admin makes to an account.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Change {
+    Role(Role),
+    Suspended(bool),
+}
+
+impl Change {
+    /// True when the change takes an active admin away.
+    fn removes_admin(&self, target: &account::Model) -> bool {
+        let active_admin = target.role == Role::Admin.as_str() && !target.suspended;
+        active_admin
+            && match self {
+                Change::Role(role) => *role != Role::Admin,
+                Change::Suspended(s) => *s,
+            }
+    }
+}
+
+/// Applies `change` to account `id` in one auth_db transaction that first locks the
+/// active admins, so two admins demoting each other at once cannot leave the platform
+/// without one (`CONFLICT`). The account's cached sessions are forgotten, so the change
+/// reaches its open tokens at once on this replica.
+pub(crate) async fn apply(
+    services: &SharedServices,
+    id: Uuid,
+    change: Change,
+) -> Result<account::Model> {
+    let txn = services.stores.auth.begin().await?;
+    let admins: Vec<account::Model> = account::Entity::find()
+        .filter(account::Column::Role.eq(Role::Admin.as_str()))
+        .filter(account::Column::Suspended.eq(false))
+        .order_by_asc(account::Column::Id)
+        .lock_exclusive()
+        .all(&txn)
+        .await?;
+    let target = account::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| Error::NotFound("user not found".into()))?;
+    if change.removes_admin(&target) && admins.len() <= 1 {
+        return Err(Error::Conflict(
+            "the last active admin cannot be demoted or suspended".into(),
+        ));
+    }
+    let update = account::Entity::update_many()
+        .col_expr(account::Column::UpdatedAt, Expr::value(now()))
+        .filter(account::Column::Id.eq(id));
+    let update = match change {
+        Change::Role(role) => update.col_expr(account::Column::Role, Expr::value(role.as_str())),
+        Change::Suspended(s) => update.col_expr(account::Column::Suspended, Expr::value(s)),
+    };
+    update.exec(&txn).await?;
+    let updated = account::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| Error::NotFound("user not found".into()))?;
+    txn.commit().await?;
+    services.sessions.forget_user(id);
+    listing::sync(services.clone(), id).await?;
+    Ok(updated)
+}
