@@ -45,9 +45,12 @@ pub async fn build(config: Config) -> anyhow::Result<AppState> {
     config.check()?;
     let stores = Stores::connect(&config).await?;
     stores.migrate().await?;
-    let secret = tokens::load_secret(config.jwt_secret.as_deref(), &config.data_dir)
-        .await
-        .context("JWT_SECRET")?;
+    let secret = tokens::load_secret(
+        config.jwt_secret.as_ref().map(config::Secret::expose),
+        &config.data_dir,
+    )
+    .await
+    .context("JWT_SECRET")?;
     let services = Arc::new(Services {
         tokens: tokens::TokenKeys::new(&secret, config.access_token_ttl),
         passwords: Hasher::new()?,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use jolmood::config::Config;
 
 #[derive(Parser)]
@@ -15,6 +15,8 @@ use jolmood::config::Config;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
 }
 
 #[derive(Subcommand)]
@@ -35,7 +37,11 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // A `.env` file of the working directory fills in what the environment leaves unset.
+    let _ = dotenvy::dotenv();
+    let command = jolmood::config::ignoring_empty_env(Cli::command());
+    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
+    let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
         Command::ExportSchema { output } => {
             let sdl = jolmood::sdl();
@@ -47,13 +53,13 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::SeedDemo => {
-            let config = Config::from_env()?;
+            config.check()?;
             jolmood::telemetry::init(config.log_format);
             let state = jolmood::build(config).await?;
             jolmood::seed::seed(&state).await
         }
         Command::Migrate => {
-            let config = Config::from_env()?;
+            config.check()?;
             jolmood::telemetry::init(config.log_format);
             let stores = jolmood::db::Stores::connect(&config).await?;
             stores.migrate().await?;
@@ -61,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => {
-            let config = Config::from_env()?;
+            config.check()?;
             jolmood::telemetry::init(config.log_format);
             let bind = config.bind_addr;
             let listener = tokio::net::TcpListener::bind(bind)

@@ -73,9 +73,9 @@ impl Stores {
                 })?;
             conns.push(conn);
         }
-        let media: Arc<dyn MediaStore> = match &config.media {
+        let media: Arc<dyn MediaStore> = match config.media() {
             MediaLocation::Mongo { url, database } => Arc::new(
-                GridFsStore::connect(url, database)
+                GridFsStore::connect(&url, &database)
                     .await
                     .context("MONGODB_URL: cannot connect")?,
             ),
@@ -178,7 +178,10 @@ async fn connect_one(
     counters: Arc<StatementCounters>,
 ) -> anyhow::Result<DatabaseConnection> {
     let (url, embedded) = match config.db(db) {
-        DbLocation::Url(url) => (url.clone(), url.starts_with("sqlite:")),
+        DbLocation::Url(url) => {
+            let embedded = url.starts_with("sqlite:");
+            (url, embedded)
+        }
         DbLocation::Embedded => {
             tokio::fs::create_dir_all(&config.data_dir).await?;
             let path = config.data_dir.join(format!("{}.sqlite", db.file_stem()));

@@ -1,7 +1,7 @@
 //! Starting up: a store that cannot be reached stops the server at once, with a message
 //! that names the variable to fix; an embedded start needs no configuration at all.
 
-use jolmood::config::{Config, Database, DbLocation, MediaLocation};
+use jolmood::config::{Config, Database};
 
 /// POSTs one operation to a server started here.
 async fn post(addr: std::net::SocketAddr, token: Option<&str>, query: &str) -> serde_json::Value {
@@ -26,13 +26,10 @@ async fn unreachable_stores_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut pg = Config::embedded(dir.path().join("a"));
     pg.jwt_secret = Some(crate::helpers::JWT_SECRET.into());
-    *pg.db_mut(Database::Posts) = DbLocation::Url("postgres://nobody@127.0.0.1:1/post_db".into());
+    *pg.database_url_mut(Database::Posts) = Some("postgres://nobody@127.0.0.1:1/post_db".into());
     let mut mongo = Config::embedded(dir.path().join("b"));
     mongo.jwt_secret = Some(crate::helpers::JWT_SECRET.into());
-    mongo.media = MediaLocation::Mongo {
-        url: "mongodb://127.0.0.1:1/?directConnection=true".into(),
-        database: "jolmood_media".into(),
-    };
+    mongo.mongodb_url = Some("mongodb://127.0.0.1:1/?directConnection=true".into());
     let started = std::time::Instant::now();
     let (pg, mongo) = tokio::join!(start_error(pg), start_error(mongo));
     assert!(pg.starts_with("POST_DATABASE_URL: cannot connect"), "{pg}");
@@ -48,8 +45,8 @@ async fn unreachable_stores_are_named() {
 async fn production_needs_a_jwt_secret() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::embedded(dir.path());
-    *config.db_mut(Database::Auth) =
-        DbLocation::Url("postgres://postgres@127.0.0.1:5432/postgres".into());
+    *config.database_url_mut(Database::Auth) =
+        Some("postgres://postgres@127.0.0.1:5432/postgres".into());
     let err = start_error(config.clone()).await;
     assert!(err.starts_with("JWT_SECRET:"), "{err}");
     config.jwt_secret = Some("too short".into());

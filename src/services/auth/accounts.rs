@@ -119,7 +119,7 @@ pub async fn find_by_email(services: &Services, email: &str) -> Result<Option<us
 pub async fn ensure_admin(services: &Services) -> anyhow::Result<()> {
     let (Some(email), Some(password)) = (
         &services.config.admin_email,
-        &services.config.admin_password,
+        services.config.admin_password.as_ref().map(|p| p.expose()),
     ) else {
         return Ok(());
     };

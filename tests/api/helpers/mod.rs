@@ -11,7 +11,7 @@ pub mod ws;
 
 use std::{collections::HashMap, time::Duration};
 
-use jolmood::config::{Config, Database, DbLocation, MediaLocation};
+use jolmood::config::{Config, Database};
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 
@@ -164,14 +164,12 @@ pub async fn test_config(backend: Backend) -> Option<(Config, Databases)> {
             let mut u = base.clone();
             u.set_path(&name);
             dbs.urls.insert(db, u.to_string());
-            *config.db_mut(db) = DbLocation::Url(u.to_string());
+            *config.database_url_mut(db) = Some(u.to_string());
         }
         let _ = admin.close().await;
         let media_db = format!("jt_{tag}_media");
-        config.media = MediaLocation::Mongo {
-            url: mongo_url.clone(),
-            database: media_db.clone(),
-        };
+        config.mongodb_url = Some(mongo_url.clone());
+        config.mongodb_database = media_db.clone();
         dbs.mongo = Some((mongo_url, media_db));
     }
     Some((config, dbs))

@@ -46,7 +46,7 @@ impl ServerProcess {
                 cmd.env(db.env_var(), url);
             }
         }
-        if let MediaLocation::Mongo { url, database } = &config.media {
+        if let MediaLocation::Mongo { url, database } = config.media() {
             cmd.env("MONGODB_URL", url)
                 .env("MONGODB_DATABASE", database);
         }
