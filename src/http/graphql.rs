@@ -18,6 +18,7 @@ use axum::{
 };
 use futures_util::{StreamExt, TryStreamExt};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
+use tracing::Instrument;
 
 use super::{client::client_info, ws, AppState, MAX_BODY};
 use crate::{
@@ -151,12 +152,21 @@ async fn run_one(
     mut request: Request,
     over_get: bool,
 ) -> Response {
-    if let Err(err) = limits::check(&mut request, over_get) {
-        return Response::from_errors(vec![err]);
-    }
+    let operation = match limits::check(&mut request, over_get) {
+        Ok(operation) => operation,
+        Err(err) => {
+            tracing::debug!(error = %err.message, "request refused before execution");
+            return Response::from_errors(vec![err]);
+        }
+    };
+    let user_id = auth.optional_viewer().ok().flatten().map(|v| v.user_id);
+    let span = operation.span(user_id);
     let request = request.data(RequestContext::new(auth.clone(), client.clone()));
-    let mut response = state.schema.execute(request).await;
-    label(&mut response);
+    let mut response = state.schema.execute(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        label(&mut response);
+        tracing::debug!(errors = response.errors.len(), "operation finished");
+    });
     response
 }
 

@@ -6,16 +6,14 @@ mod graphiql;
 mod graphql;
 mod health;
 mod metrics;
+mod request_id;
 mod ws;
 
 use std::{sync::Arc, time::Duration};
 
 use axum::{extract::DefaultBodyLimit, routing::get, Router};
 use http::{header, HeaderValue, Method};
-use tower_http::{
-    cors::{AllowOrigin, CorsLayer},
-    trace::TraceLayer,
-};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{resolvers::AppSchema, services::SharedServices};
 
@@ -37,7 +35,10 @@ pub const MAX_BODY: usize = 12 * 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     let cors = cors(&state.services.config.cors_origins);
     Router::new()
-        .route("/graphql", get(graphql::get_handler).post(graphql::post_handler))
+        .route(
+            "/graphql",
+            get(graphql::get_handler).post(graphql::post_handler),
+        )
         .route("/", get(graphiql::page))
         .route("/graphiql", get(graphiql::page))
         .route("/health", get(health::handler))
@@ -46,11 +47,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(cors)
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-            }),
-        )
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }
 
@@ -71,6 +68,8 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::HeaderName::from_static("apollo-require-preflight"),
             header::HeaderName::from_static("x-apollo-operation-name"),
             header::HeaderName::from_static("graphql-require-preflight"),
+            request_id::X_REQUEST_ID,
         ])
+        .expose_headers([request_id::X_REQUEST_ID])
         .max_age(Duration::from_secs(600))
 }

@@ -14,6 +14,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::{sync::mpsc, task::AbortHandle};
+use tracing::Instrument;
 
 use super::AppState;
 use crate::{
@@ -55,7 +56,13 @@ pub fn upgrade(
         Some("graphql-ws") => Protocol::Legacy,
         _ => Protocol::TransportWs,
     };
-    upgrade.on_upgrade(move |socket| Connection::new(state, client, protocol).serve(socket))
+    // The connection runs in a task of its own: it keeps the upgrade request's span.
+    let span = tracing::Span::current();
+    upgrade.on_upgrade(move |socket| {
+        Connection::new(state, client, protocol)
+            .serve(socket)
+            .instrument(span)
+    })
 }
 
 /// What subscription tasks hand back to the connection loop.
@@ -293,11 +300,15 @@ impl Connection {
                 ))
             }
         };
-        if let Err(err) = limits::check(&mut request, false) {
-            return Ok(Some(
-                self.error_message(&id, &Response::from_errors(vec![err])),
-            ));
-        }
+        let operation = match limits::check(&mut request, false) {
+            Ok(operation) => operation,
+            Err(err) => {
+                return Ok(Some(
+                    self.error_message(&id, &Response::from_errors(vec![err])),
+                ))
+            }
+        };
+        let span = operation.span(Some(viewer.user_id));
         let request = request.data(RequestContext::new(
             Auth::User(viewer.clone()),
             self.client.clone(),
@@ -308,41 +319,44 @@ impl Connection {
         let op_id = id.clone();
         self.generation += 1;
         let generation = self.generation;
-        let task = tokio::spawn(async move {
-            let mut stream = schema.execute_stream(request);
-            let mut first = true;
-            while let Some(mut response) = stream.next().await {
-                label(&mut response);
-                let message = if first && is_request_error(&response) {
-                    error_message(protocol, &op_id, &response)
-                } else {
-                    let kind = if protocol == Protocol::TransportWs {
-                        "next"
+        let task = tokio::spawn(
+            async move {
+                let mut stream = schema.execute_stream(request);
+                let mut first = true;
+                while let Some(mut response) = stream.next().await {
+                    label(&mut response);
+                    let message = if first && is_request_error(&response) {
+                        error_message(protocol, &op_id, &response)
                     } else {
-                        "data"
+                        let kind = if protocol == Protocol::TransportWs {
+                            "next"
+                        } else {
+                            "data"
+                        };
+                        json!({"type": kind, "id": op_id, "payload": response})
                     };
-                    json!({"type": kind, "id": op_id, "payload": response})
-                };
-                first = false;
-                if message["type"] == "error" {
-                    let _ = tx
-                        .send(Outgoing::Final(op_id, generation, Some(message)))
-                        .await;
-                    return;
+                    first = false;
+                    if message["type"] == "error" {
+                        let _ = tx
+                            .send(Outgoing::Final(op_id, generation, Some(message)))
+                            .await;
+                        return;
+                    }
+                    if tx
+                        .send(Outgoing::Message(op_id.clone(), generation, message))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
                 }
-                if tx
-                    .send(Outgoing::Message(op_id.clone(), generation, message))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
+                let complete = json!({"type": "complete", "id": op_id});
+                let _ = tx
+                    .send(Outgoing::Final(op_id, generation, Some(complete)))
+                    .await;
             }
-            let complete = json!({"type": "complete", "id": op_id});
-            let _ = tx
-                .send(Outgoing::Final(op_id, generation, Some(complete)))
-                .await;
-        });
+            .instrument(span),
+        );
         self.operations
             .insert(id, (generation, task.abort_handle()));
         Ok(None)

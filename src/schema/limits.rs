@@ -27,9 +27,32 @@ pub const MAX_RECURSIVE_DEPTH: usize = 32;
 /// Directives on one field.
 pub const MAX_DIRECTIVES: usize = 5;
 
+/// What the logs say of the operation a request runs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Operation {
+    /// The operation's name, when it has one.
+    pub name: Option<String>,
+    /// `query`, `mutation` or `subscription`, when it can be told.
+    pub kind: Option<&'static str>,
+}
+
+impl Operation {
+    /// The span the operation runs in: its name and type, and the caller (`user_id`,
+    /// empty when anonymous). It nests in the HTTP request's span, which carries the
+    /// request id.
+    pub(crate) fn span(&self, user_id: Option<uuid::Uuid>) -> tracing::Span {
+        tracing::info_span!(
+            "graphql",
+            operation_name = self.name.as_deref().unwrap_or(""),
+            operation_type = self.kind.unwrap_or(""),
+            user_id = %user_id.map(|u| u.to_string()).unwrap_or_default(),
+        )
+    }
+}
+
 /// Parses the request's document and applies the checks. `over_get` is true for
-/// `GET /graphql` requests.
-pub fn check(request: &mut Request, over_get: bool) -> Result<(), ServerError> {
+/// `GET /graphql` requests. Returns what the logs say of the operation.
+pub(crate) fn check(request: &mut Request, over_get: bool) -> Result<Operation, ServerError> {
     let operation_name = request.operation_name.clone();
     let doc = match async_graphql::parser::parse_query(&request.query) {
         Ok(doc) => doc,
@@ -52,9 +75,20 @@ pub fn check(request: &mut Request, over_get: bool) -> Result<(), ServerError> {
             "mutations are only accepted over POST",
         ));
     }
+    let kind = selected_type(&doc, operation_name.as_deref()).map(|t| match t {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    });
+    let name = operation_name.or_else(|| match &doc.operations {
+        DocumentOperations::Multiple(ops) if ops.len() == 1 => {
+            ops.keys().next().map(|n| n.to_string())
+        }
+        _ => None,
+    });
     let prepared = variables::prepare(request, &doc)?;
     request.set_parsed_query(prepared.unwrap_or(doc));
-    Ok(())
+    Ok(Operation { name, kind })
 }
 
 /// The type of the operation the request will run, when it can be told.

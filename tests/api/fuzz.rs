@@ -97,7 +97,7 @@ async fn fuzz(backend: Backend) {
 
     let health = app.http.get(app.url("/health")).send().await;
     let health = health.map(|r| r.status());
-    let errors = server.stop();
+    let errors = server.stop().errors();
     let replay = format!("FUZZ_SEED={seed} FUZZ_REQUESTS={count} ({backend:?})");
     assert!(
         failures.is_empty(),

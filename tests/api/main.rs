@@ -8,5 +8,6 @@ mod auth;
 mod foundation;
 mod fuzz;
 mod startup;
+mod telemetry;
 mod users;
 mod variables;

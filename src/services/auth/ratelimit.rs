@@ -162,7 +162,7 @@ where
     T: Send + 'static,
     Fut: std::future::Future<Output = Result<Option<T>>> + Send + 'static,
 {
-    tokio::spawn(async move {
+    crate::telemetry::spawn(async move {
         let attempt = begin(&db, limit, &email, &ip).await?;
         match check.await {
             Ok(Some(value)) => {

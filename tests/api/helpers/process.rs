@@ -19,7 +19,21 @@ use super::{test_config, Backend, TestApp, JWT_SECRET};
 pub struct ServerProcess {
     child: Child,
     reader: Option<JoinHandle<()>>,
-    errors: Arc<Mutex<Vec<String>>>,
+    lines: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+/// What the server logged, one JSON object per line.
+pub struct Logs(pub Vec<serde_json::Value>);
+
+impl Logs {
+    /// The lines logged at ERROR.
+    pub fn errors(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|l| l["level"] == "ERROR")
+            .map(|l| l.to_string())
+            .collect()
+    }
 }
 
 impl ServerProcess {
@@ -37,7 +51,7 @@ impl ServerProcess {
             .env("DATA_DIR", &data_dir)
             .env("BIND_ADDR", "127.0.0.1:0")
             .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,jolmood=debug")
             .env("JWT_SECRET", JWT_SECRET)
             .env("SESSION_CACHE_SECONDS", "1")
             .env("REGISTRATIONS_PER_ADDRESS", "10000");
@@ -59,23 +73,21 @@ impl ServerProcess {
             .spawn()
             .expect("the server binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
-        let errors = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::new(Mutex::new(Vec::new()));
         let (addr_tx, addr_rx) = mpsc::channel::<SocketAddr>();
-        let seen = errors.clone();
+        let seen = lines.clone();
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
                     continue;
                 };
-                if event["level"] == "ERROR" {
-                    seen.lock().expect("error lines").push(line.clone());
-                }
                 if let Some(addr) = event["fields"]["addr"].as_str() {
                     if let Ok(addr) = addr.parse() {
                         let _ = addr_tx.send(addr);
                     }
                 }
+                seen.lock().expect("log lines").push(event);
             }
         });
         let addr =
@@ -86,14 +98,14 @@ impl ServerProcess {
         let server = ServerProcess {
             child,
             reader: Some(reader),
-            errors,
+            lines,
         };
         Some((server, TestApp::at(addr, backend, dbs)))
     }
 
-    /// Stops the server (SIGTERM: a graceful shutdown) and returns every ERROR line it
-    /// logged, read to the end of its output.
-    pub fn stop(mut self) -> Vec<String> {
+    /// Stops the server (SIGTERM: a graceful shutdown) and returns what it logged, read
+    /// to the end of its output.
+    pub fn stop(mut self) -> Logs {
         // SAFETY: kill(2) on the pid of a child this value owns and has not reaped.
         unsafe {
             libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
@@ -102,7 +114,7 @@ impl ServerProcess {
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
-        self.errors.lock().expect("error lines").clone()
+        Logs(std::mem::take(&mut *self.lines.lock().expect("log lines")))
     }
 }
 
