@@ -9,7 +9,7 @@ use async_graphql::ErrorExtensions;
 use http::StatusCode;
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// No valid credentials: missing where required, or present but not a live access
     /// token. Clients react by logging in or refreshing.
     #[error("{0}")]
@@ -53,22 +53,22 @@ pub enum Error {
     Internal(#[source] anyhow::Error),
 }
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::BadUserInput {
             message: message.into(),
             field: Some(field.into()),
         }
     }
 
-    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+    pub(crate) fn internal(cause: impl Into<anyhow::Error>) -> Self {
         Error::Internal(cause.into())
     }
 
     /// The value of `extensions.code`.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             Error::Unauthenticated(_) => "UNAUTHENTICATED",
             Error::Forbidden(_) => "FORBIDDEN",
@@ -83,7 +83,7 @@ impl Error {
     }
 
     /// The status a plain HTTP route (`/media`, request-level failures) answers with.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -161,7 +161,7 @@ impl From<Error> for async_graphql::Error {
 
 /// The body of a request-level failure, shaped as a GraphQL response so clients parse one
 /// format whatever went wrong.
-pub fn request_error_body(code: &str, message: &str) -> serde_json::Value {
+pub(crate) fn request_error_body(code: &str, message: &str) -> serde_json::Value {
     serde_json::json!({
         "errors": [{ "message": message, "extensions": { "code": code } }]
     })

@@ -4,15 +4,19 @@
 //! HTTP server on a listener. `main` and the black-box tests both start the server through
 //! these two functions, so tests exercise exactly what production runs.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod config;
-pub mod db;
-pub mod error;
-pub mod http;
-pub mod resolvers;
-pub mod schema;
+pub(crate) mod db;
+pub(crate) mod error;
+pub(crate) mod http;
+pub(crate) mod resolvers;
+pub(crate) mod schema;
 pub mod seed;
-pub mod services;
+pub(crate) mod services;
 pub mod telemetry;
+
+pub use http::AppState;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -24,7 +28,6 @@ use async_graphql::{Schema, SchemaBuilder};
 use crate::{
     config::Config,
     db::Stores,
-    http::AppState,
     resolvers::{AppSchema, MutationRoot, QueryRoot, SubscriptionRoot},
     schema::limits,
     services::{
@@ -105,6 +108,13 @@ pub fn sdl() -> String {
     ))
     .finish()
     .sdl()
+}
+
+/// Brings every database up to date and returns: `jolmood migrate`.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    config.check()?;
+    let stores = Stores::connect(config).await?;
+    stores.migrate().await
 }
 
 /// Periodic clean-up that keeps tables small. Safe to run on every replica at once.

@@ -1,5 +1,7 @@
 //! The `jolmood` command: serve (default), migrate, export-schema, seed-demo.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -59,10 +61,8 @@ async fn main() -> anyhow::Result<()> {
             jolmood::seed::seed(&state).await
         }
         Command::Migrate => {
-            config.check()?;
             jolmood::telemetry::init(config.log_format);
-            let stores = jolmood::db::Stores::connect(&config).await?;
-            stores.migrate().await?;
+            jolmood::migrate(&config).await?;
             tracing::info!("every database is up to date");
             Ok(())
         }

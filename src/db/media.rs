@@ -11,19 +11,19 @@ use anyhow::Context;
 use mongodb::{bson::doc, options::ClientOptions, Client};
 
 #[async_trait::async_trait]
-pub trait MediaStore: Send + Sync + 'static {
+pub(crate) trait MediaStore: Send + Sync + 'static {
     /// Answers `Ok` when the store can serve reads and writes right now.
     async fn ping(&self) -> anyhow::Result<()>;
 }
 
 /// GridFS in the configured MongoDB database (bucket `fs`, as the old media service used).
-pub struct GridFsStore {
+pub(crate) struct GridFsStore {
     client: Client,
     database: String,
 }
 
 impl GridFsStore {
-    pub async fn connect(url: &str, database: &str) -> anyhow::Result<GridFsStore> {
+    pub(crate) async fn connect(url: &str, database: &str) -> anyhow::Result<GridFsStore> {
         let mut options = ClientOptions::parse(url)
             .await
             .context("invalid MongoDB URL")?;
@@ -52,12 +52,12 @@ impl MediaStore for GridFsStore {
 }
 
 /// Files under a local folder, for the embedded default.
-pub struct LocalStore {
+pub(crate) struct LocalStore {
     root: PathBuf,
 }
 
 impl LocalStore {
-    pub async fn open(root: PathBuf) -> anyhow::Result<LocalStore> {
+    pub(crate) async fn open(root: PathBuf) -> anyhow::Result<LocalStore> {
         tokio::fs::create_dir_all(&root).await?;
         Ok(LocalStore { root })
     }

@@ -3,10 +3,10 @@
 //! Each domain owns one database and only its own code writes it; a field that needs data
 //! from two databases goes through a DataLoader, never a cross-database join.
 
-pub mod admin;
-pub mod auth;
-pub mod media;
-pub mod users;
+pub(crate) mod admin;
+pub(crate) mod auth;
+pub(crate) mod media;
+pub(crate) mod users;
 
 use std::{
     collections::BTreeMap,
@@ -27,15 +27,15 @@ use crate::config::{Config, Database, DbLocation, MediaLocation};
 /// How long `/health` waits for one store before calling it disconnected.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub struct Stores {
-    pub auth: DatabaseConnection,
-    pub users: DatabaseConnection,
-    pub posts: DatabaseConnection,
-    pub appointments: DatabaseConnection,
-    pub admin: DatabaseConnection,
-    pub media: Arc<dyn MediaStore>,
+pub(crate) struct Stores {
+    pub(crate) auth: DatabaseConnection,
+    pub(crate) users: DatabaseConnection,
+    pub(crate) posts: DatabaseConnection,
+    pub(crate) appointments: DatabaseConnection,
+    pub(crate) admin: DatabaseConnection,
+    pub(crate) media: Arc<dyn MediaStore>,
     /// Statements sent to each database since start, for `/metrics`.
-    pub statements: Arc<StatementCounters>,
+    pub(crate) statements: Arc<StatementCounters>,
     /// The last ping results, for callers that may reuse a recent answer.
     last_pings: std::sync::Mutex<Option<(std::time::Instant, BTreeMap<&'static str, bool>)>>,
 }
@@ -43,21 +43,21 @@ pub struct Stores {
 /// Counts the SQL statements each database runs, so operators (and tests) can see the
 /// cost of a query instead of guessing it.
 #[derive(Default)]
-pub struct StatementCounters([AtomicU64; 5]);
+pub(crate) struct StatementCounters([AtomicU64; 5]);
 
 impl StatementCounters {
     fn slot(db: Database) -> usize {
         Database::ALL.iter().position(|d| *d == db).unwrap_or(0)
     }
 
-    pub fn get(&self, db: Database) -> u64 {
+    pub(crate) fn get(&self, db: Database) -> u64 {
         self.0[Self::slot(db)].load(Ordering::Relaxed)
     }
 }
 
 impl Stores {
     /// Connects every store and fails fast, naming the variable of the store that failed.
-    pub async fn connect(config: &Config) -> anyhow::Result<Stores> {
+    pub(crate) async fn connect(config: &Config) -> anyhow::Result<Stores> {
         let statements = Arc::new(StatementCounters::default());
         let mut conns = Vec::with_capacity(5);
         for db in Database::ALL {
@@ -103,7 +103,7 @@ impl Stores {
         })
     }
 
-    pub fn db(&self, db: Database) -> &DatabaseConnection {
+    pub(crate) fn db(&self, db: Database) -> &DatabaseConnection {
         match db {
             Database::Auth => &self.auth,
             Database::Users => &self.users,
@@ -114,7 +114,7 @@ impl Stores {
     }
 
     /// Brings every database to the latest schema. Idempotent; safe on every start.
-    pub async fn migrate(&self) -> anyhow::Result<()> {
+    pub(crate) async fn migrate(&self) -> anyhow::Result<()> {
         migration::AuthMigrator::up(&self.auth, None)
             .await
             .context("migrating auth_db")?;
@@ -135,7 +135,7 @@ impl Stores {
 
     /// Like [`Stores::ping_all`], but answers from the last pings when they are younger
     /// than `max_age`: many subscribers watching health cost one round of pings.
-    pub async fn ping_all_recent(&self, max_age: Duration) -> BTreeMap<&'static str, bool> {
+    pub(crate) async fn ping_all_recent(&self, max_age: Duration) -> BTreeMap<&'static str, bool> {
         if let Ok(last) = self.last_pings.lock() {
             if let Some((_, pings)) = last.as_ref().filter(|(at, _)| at.elapsed() < max_age) {
                 return pings.clone();
@@ -150,7 +150,7 @@ impl Stores {
 
     /// Pings every store at once, each with a short timeout so one dead store cannot hang
     /// the health check. `true` means connected.
-    pub async fn ping_all(&self) -> BTreeMap<&'static str, bool> {
+    pub(crate) async fn ping_all(&self) -> BTreeMap<&'static str, bool> {
         let relational = Database::ALL.map(|db| async move {
             let conn = self.db(db);
             let ok = tokio::time::timeout(PING_TIMEOUT, conn.execute_unprepared("SELECT 1"))

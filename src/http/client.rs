@@ -14,7 +14,11 @@ use crate::services::auth::sessions::ClientInfo;
 
 const MAX_USER_AGENT: usize = 256;
 
-pub fn client_info(headers: &HeaderMap, peer: Option<SocketAddr>, trust_proxy: bool) -> ClientInfo {
+pub(crate) fn client_info(
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    trust_proxy: bool,
+) -> ClientInfo {
     let forwarded = || {
         let real = headers
             .get("x-real-ip")

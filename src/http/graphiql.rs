@@ -4,7 +4,7 @@
 use async_graphql::http::GraphiQLSource;
 use axum::response::{Html, IntoResponse};
 
-pub async fn page() -> impl IntoResponse {
+pub(crate) async fn page() -> impl IntoResponse {
     Html(
         GraphiQLSource::build()
             .endpoint("/graphql")

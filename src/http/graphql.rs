@@ -37,7 +37,7 @@ use std::sync::{
 };
 
 /// JSON bodies larger than this are refused before parsing.
-pub const MAX_JSON_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_JSON_BODY: usize = 1024 * 1024;
 /// The largest upload the multipart parser accepts. The exact 10 MiB limit is enforced
 /// while the file is stored, so the client gets `PAYLOAD_TOO_LARGE` as a GraphQL error.
 const MULTIPART_MAX_FILE: usize = 11 * 1024 * 1024;
@@ -126,6 +126,11 @@ fn refuse(
     message: &str,
 ) -> axum::response::Response {
     reply(accept, status, request_error_body(code, message), None)
+}
+
+/// A request refused with one of the server's errors: its code and its status.
+fn refuse_with(accept: Accept, err: Error) -> axum::response::Response {
+    refuse(accept, err.status(), err.code(), &err.to_string())
 }
 
 fn status_of(accept: Accept, responses: &[Response]) -> StatusCode {
@@ -314,7 +319,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Auth, Err
     authenticate_header(&state.services, header).await
 }
 
-pub async fn post_handler(
+pub(crate) async fn post_handler(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -339,11 +344,9 @@ pub async fn post_handler(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_BODY as u64) {
-        let mut response = refuse(
+        let mut response = refuse_with(
             accept,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            "the request is larger than 12 MiB",
+            Error::PayloadTooLarge("the request is larger than 12 MiB".into()),
         );
         response
             .headers_mut()
@@ -388,21 +391,17 @@ pub async fn post_handler(
         match receive_batch_body(Some(raw_content_type), reader, opts).await {
             Ok(batch) => batch,
             Err(async_graphql::ParseRequestError::PayloadTooLarge) => {
-                return refuse(
+                return refuse_with(
                     accept,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PAYLOAD_TOO_LARGE",
-                    "the upload is larger than 10 MiB",
+                    Error::PayloadTooLarge("the upload is larger than 10 MiB".into()),
                 )
             }
             // The body was cut at the request limit (the parser reports it as a broken
             // stream).
             Err(_) if cut.load(Ordering::Relaxed) => {
-                return refuse(
+                return refuse_with(
                     accept,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PAYLOAD_TOO_LARGE",
-                    "the request is larger than 12 MiB",
+                    Error::PayloadTooLarge("the request is larger than 12 MiB".into()),
                 )
             }
             Err(e) => {
@@ -418,11 +417,9 @@ pub async fn post_handler(
         let bytes = match read_json_body(body).await {
             Ok(b) => b,
             Err(BodyError::TooLarge) => {
-                return refuse(
+                return refuse_with(
                     accept,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PAYLOAD_TOO_LARGE",
-                    "the request body is larger than 1 MiB",
+                    Error::PayloadTooLarge("the request body is larger than 1 MiB".into()),
                 )
             }
             Err(BodyError::Broken) => {
@@ -439,11 +436,9 @@ pub async fn post_handler(
             Err((status, message)) => return refuse(accept, status, BAD_REQUEST, &message),
         }
     } else {
-        return refuse(
+        return refuse_with(
             accept,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "send application/json or multipart/form-data",
+            Error::UnsupportedMediaType("send application/json or multipart/form-data".into()),
         );
     };
 
@@ -457,7 +452,7 @@ pub async fn post_handler(
     run(&state, accept, auth, client, batch, false).await
 }
 
-pub async fn get_handler(
+pub(crate) async fn get_handler(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,

@@ -6,7 +6,7 @@ use http::{header, StatusCode};
 use super::AppState;
 use crate::schema::health::{Health, HealthStatus};
 
-pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn handler(State(state): State<AppState>) -> impl IntoResponse {
     let health = Health::check(&state.services.stores).await;
     let status = match health.status {
         HealthStatus::Healthy => StatusCode::OK,
@@ -19,13 +19,13 @@ pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-pub async fn sdl(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn sdl(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         state.sdl.to_string(),
     )
 }
 
-pub async fn not_found() -> impl IntoResponse {
+pub(crate) async fn not_found() -> impl IntoResponse {
     crate::error::Error::NotFound("no such route".into())
 }

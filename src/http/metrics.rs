@@ -8,7 +8,7 @@ use http::header;
 use super::AppState;
 use crate::config::Database;
 
-pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn handler(State(state): State<AppState>) -> impl IntoResponse {
     let counters = &state.services.stores.statements;
     let mut body = String::from(
         "# HELP jolmood_db_statements_total SQL statements sent to each database since start.\n# TYPE jolmood_db_statements_total counter\n",

@@ -17,22 +17,20 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{resolvers::AppSchema, services::SharedServices};
 
-pub use client::client_info;
-
 /// What every handler reads.
 #[derive(Clone)]
 pub struct AppState {
-    pub services: SharedServices,
-    pub schema: AppSchema,
-    pub sdl: Arc<str>,
+    pub(crate) services: SharedServices,
+    pub(crate) schema: AppSchema,
+    pub(crate) sdl: Arc<str>,
 }
 
 /// The largest request body: an upload of 10 MiB plus the multipart envelope, enforced by
 /// the GraphQL handler (which answers it as a GraphQL error); JSON bodies have their own,
 /// smaller limit there.
-pub const MAX_BODY: usize = 12 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 12 * 1024 * 1024;
 
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let cors = cors(&state.services.config.cors_origins);
     Router::new()
         .route(

@@ -43,7 +43,7 @@ enum Protocol {
     Legacy,
 }
 
-pub fn upgrade(
+pub(crate) fn upgrade(
     state: AppState,
     upgrade: WebSocketUpgrade,
     client: ClientInfo,

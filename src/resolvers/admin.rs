@@ -12,7 +12,7 @@ use crate::{
 };
 
 #[derive(Default)]
-pub struct AdminMutation;
+pub(crate) struct AdminMutation;
 
 #[Object]
 impl AdminMutation {

@@ -18,7 +18,7 @@ use crate::{
 };
 
 #[derive(Default)]
-pub struct AuthQuery;
+pub(crate) struct AuthQuery;
 
 #[Object]
 impl AuthQuery {
@@ -43,7 +43,7 @@ impl AuthQuery {
 }
 
 #[derive(Default)]
-pub struct AuthMutation;
+pub(crate) struct AuthMutation;
 
 #[Object]
 impl AuthMutation {

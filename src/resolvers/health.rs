@@ -15,7 +15,7 @@ use crate::{
 const INTERVAL_SECONDS: std::ops::RangeInclusive<i32> = 5..=3600;
 
 #[derive(Default)]
-pub struct HealthQuery;
+pub(crate) struct HealthQuery;
 
 #[Object]
 impl HealthQuery {
@@ -33,7 +33,7 @@ impl HealthQuery {
 }
 
 #[derive(Default)]
-pub struct HealthSubscription;
+pub(crate) struct HealthSubscription;
 
 #[Subscription]
 impl HealthSubscription {

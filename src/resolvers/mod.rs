@@ -9,15 +9,15 @@ mod users;
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 /// The schema these roots make; assembled in `crate::build`.
-pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+pub(crate) type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(health::HealthQuery, auth::AuthQuery, users::UsersQuery);
+pub(crate) struct QueryRoot(health::HealthQuery, auth::AuthQuery, users::UsersQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(
+pub(crate) struct MutationRoot(
     auth::AuthMutation,
     users::UsersMutation,
     admin::AdminMutation,
@@ -25,4 +25,4 @@ pub struct MutationRoot(
 
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(health::HealthSubscription);
+pub(crate) struct SubscriptionRoot(health::HealthSubscription);

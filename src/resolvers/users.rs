@@ -22,7 +22,7 @@ use crate::{
 };
 
 #[derive(Default)]
-pub struct UsersQuery;
+pub(crate) struct UsersQuery;
 
 #[Object]
 impl UsersQuery {
@@ -77,7 +77,7 @@ impl UsersQuery {
 }
 
 #[derive(Default)]
-pub struct UsersMutation;
+pub(crate) struct UsersMutation;
 
 #[Object]
 impl UsersMutation {

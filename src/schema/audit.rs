@@ -27,7 +27,7 @@ use crate::{
 /// a refresh token instead.
 const IGNORE_CREDENTIALS: [&str; 4] = ["register", "login", "refreshToken", "logout"];
 
-pub struct AuthGateAndAudit;
+pub(crate) struct AuthGateAndAudit;
 
 impl ExtensionFactory for AuthGateAndAudit {
     fn create(&self) -> Arc<dyn Extension> {

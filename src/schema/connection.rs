@@ -11,7 +11,7 @@ use crate::services::page::{Cursor, Page};
 #[derive(SimpleObject)]
 pub(crate) struct ConnectionTotal {
     /// How many items the whole list holds, across every page.
-    pub total_count: i64,
+    pub(crate) total_count: i64,
 }
 
 pub(crate) type Conn<N> = Connection<String, N, ConnectionTotal, EmptyFields>;

@@ -15,15 +15,15 @@ use crate::{
 };
 
 /// Per-request data, inserted by the HTTP and websocket handlers.
-pub struct RequestContext {
-    pub auth: Auth,
-    pub client: ClientInfo,
+pub(crate) struct RequestContext {
+    pub(crate) auth: Auth,
+    pub(crate) client: ClientInfo,
     /// What the mutation being resolved names as its target, for the audit trail.
-    pub audit: Mutex<AuditTarget>,
+    pub(crate) audit: Mutex<AuditTarget>,
 }
 
 impl RequestContext {
-    pub fn new(auth: Auth, client: ClientInfo) -> RequestContext {
+    pub(crate) fn new(auth: Auth, client: ClientInfo) -> RequestContext {
         RequestContext {
             auth,
             client,
@@ -35,14 +35,14 @@ impl RequestContext {
 /// Set by a mutation resolver: the object it acted on, and the actor when the request
 /// had none yet (`register`, `login`).
 #[derive(Clone, Debug, Default)]
-pub struct AuditTarget {
-    pub target_type: Option<&'static str>,
-    pub target_id: Option<String>,
-    pub actor_id: Option<Uuid>,
-    pub details: Option<String>,
+pub(crate) struct AuditTarget {
+    pub(crate) target_type: Option<&'static str>,
+    pub(crate) target_id: Option<String>,
+    pub(crate) actor_id: Option<Uuid>,
+    pub(crate) details: Option<String>,
 }
 
-pub trait ContextExt {
+pub(crate) trait ContextExt {
     fn services(&self) -> Result<&SharedServices>;
     fn request(&self) -> Result<&RequestContext>;
     /// The authenticated caller, or `UNAUTHENTICATED`.

@@ -5,14 +5,14 @@
 
 use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
 
-pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
-pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
-pub const BAD_REQUEST: &str = "BAD_REQUEST";
-pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
-pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+pub(crate) const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+pub(crate) const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+pub(crate) const BAD_REQUEST: &str = "BAD_REQUEST";
+pub(crate) const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+pub(crate) const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
 
 /// An error of the request as a whole (nothing was executed).
-pub fn request_error(code: &str, message: impl Into<String>) -> ServerError {
+pub(crate) fn request_error(code: &str, message: impl Into<String>) -> ServerError {
     let mut err = ServerError::new(message, None);
     set_code(&mut err, code);
     err
@@ -20,19 +20,19 @@ pub fn request_error(code: &str, message: impl Into<String>) -> ServerError {
 
 /// A server error for a failure that has no place in the document (a header, a limit of
 /// the connection): GraphQL locations start at line 1, so it carries none.
-pub fn placeless(err: crate::error::Error) -> ServerError {
+pub(crate) fn placeless(err: crate::error::Error) -> ServerError {
     let mut err = async_graphql::Error::from(err).into_server_error(Default::default());
     err.locations.clear();
     err
 }
 
-pub fn set_code(err: &mut ServerError, code: &str) {
+pub(crate) fn set_code(err: &mut ServerError, code: &str) {
     err.extensions
         .get_or_insert_with(ErrorExtensionValues::default)
         .set("code", code);
 }
 
-pub fn code_of(err: &ServerError) -> Option<&str> {
+pub(crate) fn code_of(err: &ServerError) -> Option<&str> {
     match err.extensions.as_ref()?.get("code")? {
         Value::String(s) => Some(s.as_str()),
         _ => None,
@@ -43,7 +43,7 @@ pub fn code_of(err: &ServerError) -> Option<&str> {
 /// (validation and limits); with one, an argument failed to coerce or a validator
 /// refused it. Anything else without a code is a server fault: logged, and answered
 /// without its details.
-pub fn label(response: &mut Response) {
+pub(crate) fn label(response: &mut Response) {
     for err in &mut response.errors {
         if code_of(err).is_some() {
             continue;
@@ -76,7 +76,7 @@ fn argument_named(message: &str) -> Option<String> {
 }
 
 /// True when the response is a request error: nothing executed, so no `data` at all.
-pub fn is_request_error(response: &Response) -> bool {
+pub(crate) fn is_request_error(response: &Response) -> bool {
     matches!(response.data, Value::Null)
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty())

@@ -7,16 +7,16 @@ use super::context::ContextExt;
 use crate::{error::Error, services::auth::Role};
 
 /// Admits authenticated callers whose role is one of `roles`.
-pub struct RoleGuard {
+pub(crate) struct RoleGuard {
     roles: &'static [Role],
 }
 
 impl RoleGuard {
-    pub const fn any(roles: &'static [Role]) -> RoleGuard {
+    pub(crate) const fn any(roles: &'static [Role]) -> RoleGuard {
         RoleGuard { roles }
     }
 
-    pub const fn admin() -> RoleGuard {
+    pub(crate) const fn admin() -> RoleGuard {
         RoleGuard {
             roles: &[Role::Admin],
         }
@@ -36,7 +36,7 @@ impl Guard for RoleGuard {
 }
 
 /// Admits any authenticated caller.
-pub struct LoggedIn;
+pub(crate) struct LoggedIn;
 
 impl Guard for LoggedIn {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {

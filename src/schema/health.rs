@@ -6,47 +6,47 @@ use serde::Serialize;
 
 use crate::db::Stores;
 
-pub const SERVICE: &str = "jolmood-api";
+pub(crate) const SERVICE: &str = "jolmood-api";
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum HealthStatus {
+pub(crate) enum HealthStatus {
     Healthy,
     Degraded,
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum StoreStatus {
+pub(crate) enum StoreStatus {
     Connected,
     Disconnected,
 }
 
 #[derive(SimpleObject, Clone)]
-pub struct StoreHealth {
+pub(crate) struct StoreHealth {
     /// `auth`, `users`, `posts`, `appointments`, `admin` or `media`.
-    pub name: String,
-    pub status: StoreStatus,
+    pub(crate) name: String,
+    pub(crate) status: StoreStatus,
 }
 
 #[derive(SimpleObject, Clone)]
-pub struct Health {
-    pub status: HealthStatus,
-    pub service: String,
-    pub version: String,
-    pub databases: Vec<StoreHealth>,
-    pub timestamp: DateTime<Utc>,
+pub(crate) struct Health {
+    pub(crate) status: HealthStatus,
+    pub(crate) service: String,
+    pub(crate) version: String,
+    pub(crate) databases: Vec<StoreHealth>,
+    pub(crate) timestamp: DateTime<Utc>,
 }
 
 impl Health {
     /// Pings every store now.
-    pub async fn check(stores: &Stores) -> Health {
+    pub(crate) async fn check(stores: &Stores) -> Health {
         Self::from_pings(stores.ping_all().await)
     }
 
     /// Reuses pings up to two seconds old: what the GraphQL fields answer, so that
     /// aliases, batches and subscribers cannot multiply database round trips.
-    pub async fn recent(stores: &Stores) -> Health {
+    pub(crate) async fn recent(stores: &Stores) -> Health {
         Self::from_pings(
             stores
                 .ping_all_recent(std::time::Duration::from_secs(2))
@@ -80,7 +80,7 @@ impl Health {
     }
 
     /// The JSON body of `GET /health`, in the format the old services answered with.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         let databases: serde_json::Map<String, serde_json::Value> = self
             .databases
             .iter()

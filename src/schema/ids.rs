@@ -6,11 +6,11 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
-pub fn parse(field: &str, id: &ID) -> Result<Uuid> {
+pub(crate) fn parse(field: &str, id: &ID) -> Result<Uuid> {
     Uuid::parse_str(id.as_str())
         .map_err(|_| Error::bad_input(field, format!("{field} is not a valid ID")))
 }
 
-pub fn to_id(id: Uuid) -> ID {
+pub(crate) fn to_id(id: Uuid) -> ID {
     ID(id.to_string())
 }

@@ -18,22 +18,22 @@ use super::{
 };
 
 /// Query depth, complexity and document limits (API.md's numbers).
-pub const MAX_DEPTH: usize = 15;
-pub const MAX_COMPLEXITY: usize = 5_000;
-pub const MAX_ALIASES: usize = 30;
-pub const MAX_BATCH: usize = 10;
+pub(crate) const MAX_DEPTH: usize = 15;
+pub(crate) const MAX_COMPLEXITY: usize = 5_000;
+pub(crate) const MAX_ALIASES: usize = 30;
+pub(crate) const MAX_BATCH: usize = 10;
 /// Nesting of fragments and lists that the parser follows before refusing a document.
-pub const MAX_RECURSIVE_DEPTH: usize = 32;
+pub(crate) const MAX_RECURSIVE_DEPTH: usize = 32;
 /// Directives on one field.
-pub const MAX_DIRECTIVES: usize = 5;
+pub(crate) const MAX_DIRECTIVES: usize = 5;
 
 /// What the logs say of the operation a request runs.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Operation {
     /// The operation's name, when it has one.
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// `query`, `mutation` or `subscription`, when it can be told.
-    pub kind: Option<&'static str>,
+    pub(crate) kind: Option<&'static str>,
 }
 
 impl Operation {
@@ -92,7 +92,7 @@ pub(crate) fn check(request: &mut Request, over_get: bool) -> Result<Operation, 
 }
 
 /// The type of the operation the request will run, when it can be told.
-pub fn selected_type(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
+pub(crate) fn selected_type(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
     match (&doc.operations, name) {
         (DocumentOperations::Single(op), _) => Some(op.node.ty),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),

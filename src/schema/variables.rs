@@ -46,7 +46,7 @@ use super::errors::{set_code, BAD_USER_INPUT};
 /// Returns the document to run when it differs from `doc`. When the operation cannot be
 /// selected (an unknown `operationName`, several operations and none named) the document
 /// is left to the library, which refuses it with a validation error.
-pub fn prepare(
+pub(crate) fn prepare(
     request: &mut Request,
     doc: &ExecutableDocument,
 ) -> Result<Option<ExecutableDocument>, ServerError> {

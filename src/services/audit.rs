@@ -9,18 +9,18 @@ use crate::db::admin::audit_entry;
 
 /// What one audit row says.
 #[derive(Clone, Debug, Default)]
-pub struct Entry {
-    pub actor_id: Option<Uuid>,
-    pub action: String,
-    pub target_type: String,
-    pub target_id: Option<String>,
+pub(crate) struct Entry {
+    pub(crate) actor_id: Option<Uuid>,
+    pub(crate) action: String,
+    pub(crate) target_type: String,
+    pub(crate) target_id: Option<String>,
     /// `success` or the error code.
-    pub outcome: String,
-    pub ip: Option<String>,
-    pub details: Option<String>,
+    pub(crate) outcome: String,
+    pub(crate) ip: Option<String>,
+    pub(crate) details: Option<String>,
 }
 
-pub async fn record(admin_db: &DatabaseConnection, entry: Entry) {
+pub(crate) async fn record(admin_db: &DatabaseConnection, entry: Entry) {
     let row = audit_entry::ActiveModel {
         id: Set(Uuid::now_v7()),
         actor_id: Set(entry.actor_id),

@@ -1,11 +1,11 @@
 //! Logic that is not GraphQL: tokens and passwords, sessions, rate limits, the media store
 //! and the audit trail. Resolvers call into these; these never see GraphQL types.
 
-pub mod audit;
-pub mod auth;
+pub(crate) mod audit;
+pub(crate) mod auth;
 pub(crate) mod page;
 pub(crate) mod patch;
-pub mod text;
+pub(crate) mod text;
 pub(crate) mod users;
 
 use std::sync::Arc;
@@ -14,19 +14,19 @@ use crate::{config::Config, db::Stores};
 
 /// Everything a request handler needs, built once at start and shared by every request.
 /// It holds no state another replica would need: caches only.
-pub struct Services {
-    pub config: Config,
-    pub stores: Stores,
-    pub tokens: auth::tokens::TokenKeys,
-    pub passwords: auth::passwords::Hasher,
-    pub sessions: auth::sessions::SessionCache,
+pub(crate) struct Services {
+    pub(crate) config: Config,
+    pub(crate) stores: Stores,
+    pub(crate) tokens: auth::tokens::TokenKeys,
+    pub(crate) passwords: auth::passwords::Hasher,
+    pub(crate) sessions: auth::sessions::SessionCache,
 }
 
-pub type SharedServices = Arc<Services>;
+pub(crate) type SharedServices = Arc<Services>;
 
 /// The current time at the precision every database keeps (microseconds), so a value
 /// read back compares equal to the one written: keyset cursors depend on it.
-pub fn now() -> chrono::DateTime<chrono::Utc> {
+pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::SubsecRound;
     chrono::Utc::now().trunc_subsecs(6)
 }

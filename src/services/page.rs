@@ -16,17 +16,17 @@ pub(crate) const MAX_FIRST: u64 = 100;
 /// A position in a list sorted by (timestamp, id).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Cursor {
-    pub at: DateTime<Utc>,
-    pub id: Uuid,
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) id: Uuid,
 }
 
 impl Cursor {
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let raw = format!("{}|{}", self.at.timestamp_micros(), self.id);
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
     }
 
-    pub fn decode(s: &str) -> Option<Cursor> {
+    pub(crate) fn decode(s: &str) -> Option<Cursor> {
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(s)
             .ok()?;
@@ -48,12 +48,12 @@ impl Cursor {
 /// Validated `first` and `after` arguments.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Page {
-    pub first: u64,
-    pub after: Option<Cursor>,
+    pub(crate) first: u64,
+    pub(crate) after: Option<Cursor>,
 }
 
 impl Page {
-    pub fn new(first: Option<i32>, after: Option<&str>) -> Result<Page> {
+    pub(crate) fn new(first: Option<i32>, after: Option<&str>) -> Result<Page> {
         let first = match first {
             None => DEFAULT_FIRST,
             Some(n) if (0..=MAX_FIRST as i32).contains(&n) => n as u64,
@@ -75,7 +75,7 @@ impl Page {
     }
 
     /// How many rows to fetch: one more than the page, to know whether another follows.
-    pub fn limit(&self) -> u64 {
+    pub(crate) fn limit(&self) -> u64 {
         self.first + 1
     }
 

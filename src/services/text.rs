@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 
 /// Trims `value` and checks its length in characters (not bytes: "é" counts once).
-pub fn bounded(field: &str, value: &str, min: usize, max: usize) -> Result<String> {
+pub(crate) fn bounded(field: &str, value: &str, min: usize, max: usize) -> Result<String> {
     let trimmed = value.trim();
     let len = trimmed.chars().count();
     if len < min {
@@ -27,7 +27,7 @@ pub fn bounded(field: &str, value: &str, min: usize, max: usize) -> Result<Strin
 }
 
 /// Like [`bounded`] for optional text where an empty string means "none".
-pub fn optional(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>> {
+pub(crate) fn optional(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => bounded(field, v, 1, max).map(Some),

@@ -11,12 +11,12 @@ use crate::{
 
 #[derive(SimpleObject)]
 pub(crate) struct AuthPayload {
-    pub access_token: String,
+    pub(crate) access_token: String,
     /// Opaque and single use: `refreshToken` exchanges it for a new pair.
-    pub refresh_token: String,
+    pub(crate) refresh_token: String,
     /// Seconds until the access token expires.
-    pub expires_in: i32,
-    pub user: User,
+    pub(crate) expires_in: i32,
+    pub(crate) user: User,
 }
 
 impl From<SignedIn> for AuthPayload {
@@ -31,8 +31,8 @@ impl From<SignedIn> for AuthPayload {
 }
 
 pub(crate) struct Session {
-    pub row: session::Model,
-    pub current: bool,
+    pub(crate) row: session::Model,
+    pub(crate) current: bool,
 }
 
 #[Object]

@@ -6,7 +6,7 @@ use crate::{db::users::specialty, schema::ids};
 
 #[derive(Clone)]
 pub(crate) struct Specialty {
-    pub row: specialty::Model,
+    pub(crate) row: specialty::Model,
 }
 
 #[Object]

@@ -29,16 +29,16 @@ use crate::{
 
 #[derive(Clone, Default)]
 pub(crate) struct User {
-    pub id: Uuid,
+    pub(crate) id: Uuid,
     /// Parts already loaded by whoever built this value; `None` means "load on demand".
-    pub account: Option<account::Model>,
-    pub profile: Option<profile::Model>,
+    pub(crate) account: Option<account::Model>,
+    pub(crate) profile: Option<profile::Model>,
     /// `Some(None)`: known to have no coach profile.
-    pub coach: Option<Option<coach_profile::Model>>,
-    pub specialties: Option<Vec<Specialty>>,
+    pub(crate) coach: Option<Option<coach_profile::Model>>,
+    pub(crate) specialties: Option<Vec<Specialty>>,
     /// Read by the account's owner even though the request is not (yet) authenticated as
     /// them: the `user` of an `AuthPayload`.
-    pub owner_view: bool,
+    pub(crate) owner_view: bool,
 }
 
 /// Which parts of a user a selection needs.
@@ -86,14 +86,14 @@ where
 }
 
 impl User {
-    pub fn new(id: Uuid) -> User {
+    pub(crate) fn new(id: Uuid) -> User {
         User {
             id,
             ..User::default()
         }
     }
 
-    pub fn from_account(account: account::Model) -> User {
+    pub(crate) fn from_account(account: account::Model) -> User {
         User {
             id: account.id,
             account: Some(account),
@@ -102,7 +102,7 @@ impl User {
     }
 
     /// The signed-in user of an `AuthPayload`, who may read their own private fields.
-    pub fn signed_in(account: account::Model) -> User {
+    pub(crate) fn signed_in(account: account::Model) -> User {
         User {
             owner_view: true,
             ..User::from_account(account)
@@ -113,7 +113,7 @@ impl User {
     /// list) ask for in one batch per part. Ids without an account are kept: their
     /// fields answer NOT_FOUND if asked. `coaches`: the coach profiles when the caller
     /// already read them (the coach directory), saving their load.
-    pub async fn load_page(
+    pub(crate) async fn load_page(
         ctx: &Context<'_>,
         ids: &[Uuid],
         selections: &[Lookahead<'_>],
@@ -254,9 +254,9 @@ impl UserProfile {
 }
 
 pub(crate) struct CoachProfile {
-    pub row: coach_profile::Model,
+    pub(crate) row: coach_profile::Model,
     /// The coach, with whatever parts were already loaded with them.
-    pub owner: User,
+    pub(crate) owner: User,
 }
 
 #[Object]

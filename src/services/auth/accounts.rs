@@ -17,7 +17,7 @@ use crate::{
 
 /// Trims and lower-cases an email and checks its shape (one `@`, a dotted domain, no
 /// spaces, at most 254 characters). Deliverability is not this API's to judge.
-pub fn normalize_email(raw: &str) -> Result<String> {
+pub(crate) fn normalize_email(raw: &str) -> Result<String> {
     let email = raw.trim().to_lowercase();
     let bad = || Error::bad_input("email", "email is not a valid address");
     if email.len() > 254 || email.chars().any(char::is_whitespace) {
@@ -36,7 +36,7 @@ pub fn normalize_email(raw: &str) -> Result<String> {
 }
 
 /// Writes a new account (credentials + profile). `password_hash` is already hashed.
-pub async fn create(
+pub(crate) async fn create(
     services: &Services,
     email: &str,
     password_hash: String,
@@ -107,7 +107,7 @@ pub(crate) async fn set_password_hash(
     Ok(())
 }
 
-pub async fn find_by_email(services: &Services, email: &str) -> Result<Option<user::Model>> {
+pub(crate) async fn find_by_email(services: &Services, email: &str) -> Result<Option<user::Model>> {
     Ok(user::Entity::find()
         .filter(user::Column::Email.eq(email))
         .one(&services.stores.auth)
@@ -116,7 +116,7 @@ pub async fn find_by_email(services: &Services, email: &str) -> Result<Option<us
 
 /// Creates the first admin from `ADMIN_EMAIL`/`ADMIN_PASSWORD` when that account does
 /// not exist yet. An existing account of that email is left as it is.
-pub async fn ensure_admin(services: &Services) -> anyhow::Result<()> {
+pub(crate) async fn ensure_admin(services: &Services) -> anyhow::Result<()> {
     let (Some(email), Some(password)) = (
         &services.config.admin_email,
         services.config.admin_password.as_ref().map(|p| p.expose()),

@@ -2,13 +2,13 @@
 //! request, so that a revocation, a suspension or a role change takes effect within the
 //! session cache's lifetime (10 s by default, at most 60 s) on every replica.
 
-pub mod accounts;
+pub(crate) mod accounts;
 pub(crate) mod admin;
-pub mod passwords;
-pub mod ratelimit;
-pub mod sessions;
+pub(crate) mod passwords;
+pub(crate) mod ratelimit;
+pub(crate) mod sessions;
 pub(crate) mod signin;
-pub mod tokens;
+pub(crate) mod tokens;
 
 use uuid::Uuid;
 
@@ -16,14 +16,14 @@ use crate::{error::Error, services::Services};
 
 /// The three roles. Rights come from the live account, never from a token's claim.
 #[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
+pub(crate) enum Role {
     User,
     Coach,
     Admin,
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Role::User => "USER",
             Role::Coach => "COACH",
@@ -31,7 +31,7 @@ impl Role {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Role> {
+    pub(crate) fn parse(s: &str) -> Option<Role> {
         match s {
             "USER" => Some(Role::User),
             "COACH" => Some(Role::Coach),
@@ -43,23 +43,23 @@ impl Role {
 
 /// An authenticated caller, as the live session says.
 #[derive(Clone, Debug)]
-pub struct Viewer {
-    pub user_id: Uuid,
-    pub session_id: Uuid,
-    pub role: Role,
+pub(crate) struct Viewer {
+    pub(crate) user_id: Uuid,
+    pub(crate) session_id: Uuid,
+    pub(crate) role: Role,
     /// When the access token that authenticated this request expires (Unix seconds).
-    pub token_expires_at: i64,
+    pub(crate) token_expires_at: i64,
 }
 
 impl Viewer {
-    pub fn is_admin(&self) -> bool {
+    pub(crate) fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
 }
 
 /// What the credentials of a request amount to.
 #[derive(Clone, Debug)]
-pub enum Auth {
+pub(crate) enum Auth {
     /// No credentials at all.
     Anonymous,
     /// Credentials were sent but do not hold: the request is refused (never silently
@@ -70,7 +70,7 @@ pub enum Auth {
 
 impl Auth {
     /// The viewer, or `UNAUTHENTICATED` for anonymous and invalid credentials.
-    pub fn viewer(&self) -> Result<&Viewer, Error> {
+    pub(crate) fn viewer(&self) -> Result<&Viewer, Error> {
         match self {
             Auth::User(v) => Ok(v),
             Auth::Anonymous => Err(Error::Unauthenticated("authentication required".into())),
@@ -79,7 +79,7 @@ impl Auth {
     }
 
     /// The viewer if there is one; anonymous is fine, invalid credentials are not.
-    pub fn optional_viewer(&self) -> Result<Option<&Viewer>, Error> {
+    pub(crate) fn optional_viewer(&self) -> Result<Option<&Viewer>, Error> {
         match self {
             Auth::User(v) => Ok(Some(v)),
             Auth::Anonymous => Ok(None),
@@ -89,7 +89,7 @@ impl Auth {
 }
 
 /// Turns a bearer access token into an [`Auth`], checking the live session.
-pub async fn authenticate_token(services: &Services, token: &str) -> Result<Auth, Error> {
+pub(crate) async fn authenticate_token(services: &Services, token: &str) -> Result<Auth, Error> {
     let claims = match services.tokens.verify_access(token) {
         Ok(c) => c,
         Err(reason) => return Ok(Auth::Invalid(reason.to_string())),
@@ -113,7 +113,10 @@ pub async fn authenticate_token(services: &Services, token: &str) -> Result<Auth
 }
 
 /// Reads an `Authorization` header value (`Bearer <token>`). `None` means no header.
-pub async fn authenticate_header(services: &Services, header: Option<&str>) -> Result<Auth, Error> {
+pub(crate) async fn authenticate_header(
+    services: &Services,
+    header: Option<&str>,
+) -> Result<Auth, Error> {
     let Some(raw) = header else {
         return Ok(Auth::Anonymous);
     };
@@ -126,7 +129,7 @@ pub async fn authenticate_header(services: &Services, header: Option<&str>) -> R
 }
 
 /// The token of a `Bearer <token>` value (scheme case-insensitive, as RFC 7235 says).
-pub fn bearer(raw: &str) -> Option<&str> {
+pub(crate) fn bearer(raw: &str) -> Option<&str> {
     let raw = raw.trim();
     let (scheme, token) = raw.split_once(' ')?;
     let token = token.trim();

@@ -17,8 +17,8 @@ use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 
-pub const MIN_LEN: usize = 8;
-pub const MAX_LEN: usize = 128;
+pub(crate) const MIN_LEN: usize = 8;
+pub(crate) const MAX_LEN: usize = 128;
 const M_COST: u32 = 19_456;
 const T_COST: u32 = 2;
 const P_COST: u32 = 1;
@@ -34,15 +34,15 @@ fn argon2() -> Argon2<'static> {
 }
 
 /// The outcome of a verification.
-pub struct Verified {
-    pub ok: bool,
+pub(crate) struct Verified {
+    pub(crate) ok: bool,
     /// The stored hash uses weaker parameters than today's: store a new one.
-    pub needs_rehash: bool,
+    pub(crate) needs_rehash: bool,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
 
-pub struct Hasher {
+pub(crate) struct Hasher {
     jobs: mpsc::SyncSender<Job>,
     dummy: Arc<str>,
 }
@@ -60,7 +60,7 @@ fn lower_priority() {
 }
 
 impl Hasher {
-    pub fn new() -> anyhow::Result<Hasher> {
+    pub(crate) fn new() -> anyhow::Result<Hasher> {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -100,7 +100,7 @@ impl Hasher {
     }
 
     /// Checks the length rule (in characters) before anything costly happens.
-    pub fn check_policy(field: &str, password: &str) -> Result<()> {
+    pub(crate) fn check_policy(field: &str, password: &str) -> Result<()> {
         let len = password.chars().count();
         if !(MIN_LEN..=MAX_LEN).contains(&len) {
             return Err(Error::bad_input(
@@ -136,7 +136,7 @@ impl Hasher {
         rx.await.map_err(Error::internal)
     }
 
-    pub async fn hash(&self, password: &str) -> Result<String> {
+    pub(crate) async fn hash(&self, password: &str) -> Result<String> {
         let password = password.to_string();
         self.blocking(move || {
             let salt = SaltString::generate(&mut rand::rngs::OsRng);
@@ -150,7 +150,7 @@ impl Hasher {
 
     /// Verifies `password` against `stored`, or against the dummy hash when there is no
     /// account (the answer is then always `ok: false`, after the same work).
-    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified> {
+    pub(crate) async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified> {
         let password = password.to_string();
         let real = stored.is_some();
         let hash: Arc<str> = stored.map(Arc::from).unwrap_or_else(|| self.dummy.clone());

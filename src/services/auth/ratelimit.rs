@@ -31,28 +31,28 @@ use crate::{
     error::{Error, Result},
 };
 
-pub const WINDOW_MINUTES: i64 = 15;
+pub(crate) const WINDOW_MINUTES: i64 = 15;
 
 /// What is counted, and how many are allowed in the window.
 #[derive(Clone, Copy, Debug)]
-pub struct Limit {
+pub(crate) struct Limit {
     /// The kind of a counted row.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// The kind of a row still being decided (`None`: rows count as soon as written).
-    pub pending: Option<&'static str>,
+    pub(crate) pending: Option<&'static str>,
     /// Per (email, address); `None`: not counted per email.
-    pub per_pair: Option<u64>,
-    pub per_address: u64,
+    pub(crate) per_pair: Option<u64>,
+    pub(crate) per_address: u64,
 }
 
-pub const LOGIN: Limit = Limit {
+pub(crate) const LOGIN: Limit = Limit {
     kind: "login",
     pending: Some("login-pending"),
     per_pair: Some(5),
     per_address: 20,
 };
 
-pub fn register(per_address: u64) -> Limit {
+pub(crate) fn register(per_address: u64) -> Limit {
     Limit {
         kind: "register",
         pending: None,
@@ -62,13 +62,13 @@ pub fn register(per_address: u64) -> Limit {
 }
 
 /// A recorded attempt: [`fail`] makes it count, [`clear`] forgets it.
-pub struct Attempt {
+pub(crate) struct Attempt {
     id: Uuid,
     limit: Limit,
 }
 
 /// The key an address is counted under: the address itself, or its /64 for IPv6.
-pub fn address_key(ip: &str) -> String {
+pub(crate) fn address_key(ip: &str) -> String {
     match ip.parse::<IpAddr>() {
         Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
             let s = v6.segments();
@@ -83,7 +83,7 @@ pub fn address_key(ip: &str) -> String {
 }
 
 /// Records an attempt and refuses it when the limits are reached.
-pub async fn begin(
+pub(crate) async fn begin(
     db: &DatabaseConnection,
     limit: Limit,
     email: &str,
@@ -151,7 +151,7 @@ async fn oldest(
 /// Runs a password check under `limit`, to completion even if the caller goes away.
 /// `check` answers `Some` for the right password, `None` for a wrong one (the attempt
 /// then counts as a failure), or an error when it could not check (it does not count).
-pub async fn guarded<T, Fut>(
+pub(crate) async fn guarded<T, Fut>(
     db: DatabaseConnection,
     limit: Limit,
     email: String,
@@ -184,7 +184,7 @@ where
 }
 
 /// The attempt failed: it counts from now on, per pair and per address.
-pub async fn fail(db: &DatabaseConnection, attempt: Attempt) -> Result<()> {
+pub(crate) async fn fail(db: &DatabaseConnection, attempt: Attempt) -> Result<()> {
     if attempt.limit.pending.is_some() {
         login_failure::Entity::update_many()
             .col_expr(
@@ -199,7 +199,7 @@ pub async fn fail(db: &DatabaseConnection, attempt: Attempt) -> Result<()> {
 }
 
 /// The attempt does not count (it succeeded, or was refused before counting).
-pub async fn clear(db: &DatabaseConnection, attempt: Attempt) -> Result<()> {
+pub(crate) async fn clear(db: &DatabaseConnection, attempt: Attempt) -> Result<()> {
     login_failure::Entity::delete_by_id(attempt.id)
         .exec(db)
         .await?;
@@ -207,7 +207,7 @@ pub async fn clear(db: &DatabaseConnection, attempt: Attempt) -> Result<()> {
 }
 
 /// Drops rows older than the window; called now and then so the table stays small.
-pub async fn prune(db: &DatabaseConnection) -> Result<u64> {
+pub(crate) async fn prune(db: &DatabaseConnection) -> Result<u64> {
     let since = crate::services::now() - Duration::minutes(WINDOW_MINUTES);
     let res = login_failure::Entity::delete_many()
         .filter(login_failure::Column::At.lte(since))

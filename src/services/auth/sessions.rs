@@ -32,17 +32,17 @@ const CACHE_MAX_ENTRIES: usize = 50_000;
 
 /// The state of a session as the database last said.
 #[derive(Clone, Debug)]
-pub struct Live {
-    pub user_id: Uuid,
-    pub role: Role,
-    pub suspended: bool,
-    pub revoked: bool,
-    pub expires_at: DateTime<Utc>,
+pub(crate) struct Live {
+    pub(crate) user_id: Uuid,
+    pub(crate) role: Role,
+    pub(crate) suspended: bool,
+    pub(crate) revoked: bool,
+    pub(crate) expires_at: DateTime<Utc>,
 }
 
 impl Live {
     /// Why this session cannot be used, if it cannot.
-    pub fn refusal(&self) -> Option<&'static str> {
+    pub(crate) fn refusal(&self) -> Option<&'static str> {
         if self.revoked {
             Some("session revoked")
         } else if self.suspended {
@@ -55,13 +55,13 @@ impl Live {
     }
 }
 
-pub struct SessionCache {
+pub(crate) struct SessionCache {
     ttl: Duration,
     entries: Mutex<HashMap<Uuid, (Instant, Live)>>,
 }
 
 impl SessionCache {
-    pub fn new(ttl: Duration) -> SessionCache {
+    pub(crate) fn new(ttl: Duration) -> SessionCache {
         SessionCache {
             ttl,
             entries: Mutex::new(HashMap::new()),
@@ -87,14 +87,14 @@ impl SessionCache {
     }
 
     /// Forgets a session so the next request reads it again (after a local revocation).
-    pub fn forget_session(&self, sid: Uuid) {
+    pub(crate) fn forget_session(&self, sid: Uuid) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(&sid);
         }
     }
 
     /// Forgets every session of a user (after a suspension or a role change here).
-    pub fn forget_user(&self, user_id: Uuid) {
+    pub(crate) fn forget_user(&self, user_id: Uuid) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.retain(|_, (_, live)| live.user_id != user_id);
         }
@@ -102,7 +102,7 @@ impl SessionCache {
 
     /// The live state of a session: from the cache when fresh, else from auth_db.
     /// A session that does not exist reads as revoked.
-    pub async fn check(&self, db: &DatabaseConnection, sid: Uuid) -> Result<Live> {
+    pub(crate) async fn check(&self, db: &DatabaseConnection, sid: Uuid) -> Result<Live> {
         if let Some(live) = self.cached(sid) {
             return Ok(live);
         }
@@ -148,14 +148,14 @@ async fn load(db: &DatabaseConnection, sid: Uuid) -> Result<Live> {
 
 /// Where a session was opened from, shown in `mySessions`.
 #[derive(Clone, Debug, Default)]
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
+pub(crate) struct ClientInfo {
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
 }
 
 /// Opens a session for a user and issues its first refresh token. Returns the session id
 /// and the opaque refresh token.
-pub async fn open<C: ConnectionTrait>(
+pub(crate) async fn open<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
     client: &ClientInfo,
@@ -201,7 +201,7 @@ async fn issue_refresh<C: ConnectionTrait>(
 
 /// The live session of a refresh token that can still be used: unspent, unexpired, and
 /// its session neither revoked nor expired. Anything else reads as `None`.
-pub async fn session_of_refresh(
+pub(crate) async fn session_of_refresh(
     db: &DatabaseConnection,
     token: &str,
 ) -> Result<Option<session::Model>> {
@@ -227,7 +227,7 @@ pub async fn session_of_refresh(
 /// the new token. Reuse of a spent token revokes the session.
 ///
 /// `reuse_grace`: how long after its first use a reuse counts as a race, not a theft.
-pub async fn rotate(
+pub(crate) async fn rotate(
     db: &DatabaseConnection,
     token: &str,
     reuse_grace: Duration,
@@ -304,7 +304,7 @@ pub async fn rotate(
 }
 
 /// Revokes one session (idempotent). Its refresh tokens die with it.
-pub async fn revoke_session<C: ConnectionTrait>(db: &C, sid: Uuid) -> Result<()> {
+pub(crate) async fn revoke_session<C: ConnectionTrait>(db: &C, sid: Uuid) -> Result<()> {
     session::Entity::update_many()
         .col_expr(
             session::Column::RevokedAt,
@@ -318,7 +318,7 @@ pub async fn revoke_session<C: ConnectionTrait>(db: &C, sid: Uuid) -> Result<()>
 }
 
 /// Revokes every live session of a user, except `keep` when given.
-pub async fn revoke_all<C: ConnectionTrait>(
+pub(crate) async fn revoke_all<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
     keep: Option<Uuid>,
@@ -338,7 +338,7 @@ pub async fn revoke_all<C: ConnectionTrait>(
 
 /// Revokes one live session of `user_id`, in one statement; false when the user has no
 /// such live session (another user's, already ended, or unknown).
-pub async fn revoke_own(db: &DatabaseConnection, user_id: Uuid, sid: Uuid) -> Result<bool> {
+pub(crate) async fn revoke_own(db: &DatabaseConnection, user_id: Uuid, sid: Uuid) -> Result<bool> {
     let res = session::Entity::update_many()
         .col_expr(
             session::Column::RevokedAt,
@@ -354,7 +354,7 @@ pub async fn revoke_own(db: &DatabaseConnection, user_id: Uuid, sid: Uuid) -> Re
 }
 
 /// The user's live sessions, newest first.
-pub async fn active(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<session::Model>> {
+pub(crate) async fn active(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<session::Model>> {
     Ok(session::Entity::find()
         .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::RevokedAt.is_null())
@@ -367,7 +367,7 @@ pub async fn active(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<sessio
 
 /// Deletes sessions that ended more than a day ago, with their refresh tokens (spent
 /// tokens are kept while their session lives, for reuse detection).
-pub async fn prune<C: ConnectionTrait>(db: &C) -> Result<u64> {
+pub(crate) async fn prune<C: ConnectionTrait>(db: &C) -> Result<u64> {
     let before = crate::services::now() - chrono::Duration::days(1);
     let res = session::Entity::delete_many()
         .filter(

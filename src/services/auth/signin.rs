@@ -13,11 +13,11 @@ use crate::{
 
 /// A session just opened (or rotated): the tokens a client keeps, and whose they are.
 pub(crate) struct SignedIn {
-    pub account: account::Model,
-    pub access_token: String,
-    pub refresh_token: String,
+    pub(crate) account: account::Model,
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: String,
     /// Seconds until the access token expires.
-    pub expires_in: i32,
+    pub(crate) expires_in: i32,
 }
 
 /// Signs an access token for `session_id` and pairs it with its refresh token.
@@ -62,10 +62,10 @@ fn address(client: &ClientInfo) -> String {
 
 /// What `register` asks for.
 pub(crate) struct Registration {
-    pub email: String,
-    pub password: String,
-    pub display_name: String,
-    pub role: Role,
+    pub(crate) email: String,
+    pub(crate) password: String,
+    pub(crate) display_name: String,
+    pub(crate) role: Role,
 }
 
 /// Creates an account (USER or COACH) and signs it in. Every attempt counts against the

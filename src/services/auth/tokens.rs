@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::Role;
 
-pub const ISSUER: &str = "jolmood-api";
-pub const AUDIENCE: &str = "jolmood";
+pub(crate) const ISSUER: &str = "jolmood-api";
+pub(crate) const AUDIENCE: &str = "jolmood";
 const LEEWAY_SECONDS: u64 = 5;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -34,54 +34,41 @@ struct Claims {
 
 /// What a valid access token says.
 #[derive(Debug, Clone)]
-pub struct AccessClaims {
-    pub user_id: Uuid,
-    pub session_id: Uuid,
-    pub expires_at: i64,
+pub(crate) struct AccessClaims {
+    pub(crate) user_id: Uuid,
+    pub(crate) session_id: Uuid,
+    pub(crate) expires_at: i64,
 }
 
-pub struct TokenKeys {
+pub(crate) struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
     access_ttl: Duration,
-    /// A key derived from the secret for signing media URLs, distinct from the JWT key so
-    /// one signature can never be replayed as the other.
-    media_key: Vec<u8>,
 }
 
 impl TokenKeys {
-    pub fn new(secret: &[u8], access_ttl: Duration) -> TokenKeys {
+    pub(crate) fn new(secret: &[u8], access_ttl: Duration) -> TokenKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_exp = true;
-        let media_key = Sha256::new()
-            .chain_update(b"jolmood media url signing\0")
-            .chain_update(secret)
-            .finalize()
-            .to_vec();
         TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
             access_ttl,
-            media_key,
         }
     }
 
-    pub fn access_ttl(&self) -> Duration {
+    pub(crate) fn access_ttl(&self) -> Duration {
         self.access_ttl
     }
 
-    pub fn media_key(&self) -> &[u8] {
-        &self.media_key
-    }
-
     /// Signs an access token for a session.
-    pub fn issue_access(
+    pub(crate) fn issue_access(
         &self,
         user_id: Uuid,
         role: Role,
@@ -107,7 +94,7 @@ impl TokenKeys {
 
     /// Checks an access token's signature and claims. The error is a short reason fit to
     /// show the client (it reveals nothing the client did not send).
-    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, &'static str> {
+    pub(crate) fn verify_access(&self, token: &str) -> Result<AccessClaims, &'static str> {
         use jsonwebtoken::errors::ErrorKind;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
@@ -132,7 +119,7 @@ impl TokenKeys {
 }
 
 /// A new opaque refresh token and the hash that is stored in its place.
-pub fn new_refresh_token() -> (String, String) {
+pub(crate) fn new_refresh_token() -> (String, String) {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -142,13 +129,16 @@ pub fn new_refresh_token() -> (String, String) {
 
 /// SHA-256 is enough here: the token has 256 bits of entropy, so no slow hash is needed
 /// to resist guessing, and lookups stay one indexed equality.
-pub fn hash_refresh_token(token: &str) -> String {
+pub(crate) fn hash_refresh_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// The JWT secret: `JWT_SECRET` when set; in embedded mode, one generated at first start
 /// and kept in `DATA_DIR/jwt_secret` (mode 0600) so tokens survive restarts.
-pub async fn load_secret(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+pub(crate) async fn load_secret(
+    configured: Option<&str>,
+    data_dir: &Path,
+) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = configured {
         return Ok(secret.as_bytes().to_vec());
     }

@@ -27,9 +27,9 @@ pub(crate) async fn specialties(db: &impl ConnectionTrait) -> Result<Vec<special
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CoachFilter {
     /// A specialty slug; an unknown one is `BAD_USER_INPUT`.
-    pub specialty: Option<String>,
+    pub(crate) specialty: Option<String>,
     /// Matched against display names and headlines, case and accents ignored.
-    pub search: Option<String>,
+    pub(crate) search: Option<String>,
 }
 
 /// One page of listed coaches (a profile, not suspended), newest first, and how many

@@ -107,10 +107,10 @@ pub(crate) async fn create(
 /// What `updateProfile` changes.
 #[derive(Debug, Default)]
 pub(crate) struct ProfileUpdate {
-    pub display_name: Patch<String>,
-    pub bio: Patch<String>,
-    pub avatar_media_id: Patch<Uuid>,
-    pub timezone: Patch<String>,
+    pub(crate) display_name: Patch<String>,
+    pub(crate) bio: Patch<String>,
+    pub(crate) avatar_media_id: Patch<Uuid>,
+    pub(crate) timezone: Patch<String>,
 }
 
 /// Updates `user_id`'s own profile: every argument is checked before anything is
@@ -178,14 +178,14 @@ pub(crate) async fn update(
 /// What `upsertCoachProfile` sets.
 #[derive(Debug, Default)]
 pub(crate) struct CoachProfileInput {
-    pub headline: String,
-    pub specialty_slugs: Vec<String>,
-    pub bio: Patch<String>,
-    pub session_minutes: Patch<i32>,
-    pub price_cents: Patch<i32>,
-    pub currency: Patch<String>,
-    pub timezone: Patch<String>,
-    pub requires_approval: Patch<bool>,
+    pub(crate) headline: String,
+    pub(crate) specialty_slugs: Vec<String>,
+    pub(crate) bio: Patch<String>,
+    pub(crate) session_minutes: Patch<i32>,
+    pub(crate) price_cents: Patch<i32>,
+    pub(crate) currency: Patch<String>,
+    pub(crate) timezone: Patch<String>,
+    pub(crate) requires_approval: Patch<bool>,
 }
 
 /// Creates or updates `user_id`'s coach profile. An omitted field keeps its value (or
