@@ -4,7 +4,7 @@
 use async_graphql::{Context, Object, Result, ID};
 
 use crate::{
-    schema::{context::ContextExt, guards::RoleGuard, ids, users::User},
+    schema::{auth::RoleValue, context::ContextExt, guards::RoleGuard, ids, users::User},
     services::auth::{
         admin::{self, Change},
         Role,
@@ -19,7 +19,8 @@ impl AdminMutation {
     /// Changes a user's role. Their sessions stay; their tokens carry the new role's rights
     /// within the session cache's lifetime.
     #[graphql(guard = "RoleGuard::admin()")]
-    async fn set_user_role(&self, ctx: &Context<'_>, user_id: ID, role: Role) -> Result<User> {
+    async fn set_user_role(&self, ctx: &Context<'_>, user_id: ID, role: RoleValue) -> Result<User> {
+        let role: Role = role.into();
         let id = ids::parse("userId", &user_id)?;
         ctx.audit_target("User", id);
         ctx.audit_details(format!("role -> {}", role.as_str()));

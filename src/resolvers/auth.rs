@@ -4,7 +4,7 @@ use async_graphql::{Context, Object, Result, ID};
 
 use crate::{
     schema::{
-        auth::{AuthPayload, Session},
+        auth::{AuthPayload, RoleValue, Session},
         context::ContextExt,
         guards::LoggedIn,
         ids,
@@ -13,7 +13,6 @@ use crate::{
     services::auth::{
         sessions,
         signin::{self, Registration},
-        Role,
     },
 };
 
@@ -54,13 +53,13 @@ impl AuthMutation {
         email: String,
         password: String,
         display_name: String,
-        #[graphql(default_with = "Some(Role::User)")] role: Option<Role>,
+        #[graphql(default_with = "Some(RoleValue::User)")] role: Option<RoleValue>,
     ) -> Result<AuthPayload> {
         let input = Registration {
             email,
             password,
             display_name,
-            role: role.unwrap_or(Role::User),
+            role: role.unwrap_or(RoleValue::User).into(),
         };
         let signed = signin::register(ctx.services()?, &ctx.request()?.client, input).await?;
         ctx.audit_target("User", signed.account.id);

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     error::Error,
-    services::{audit, auth::Auth, SharedServices},
+    services::{admin::audit, auth::Auth, SharedServices},
 };
 
 /// Root fields that ignore the `Authorization` header: they are how a client with a bad

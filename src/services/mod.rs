@@ -1,7 +1,8 @@
-//! Logic that is not GraphQL: tokens and passwords, sessions, rate limits, the media store
-//! and the audit trail. Resolvers call into these; these never see GraphQL types.
+//! Each domain's SQL and rules (`auth`, `users`, `admin`, …), and the plain types they
+//! share (keyset pages, update arguments, text bounds). Resolvers and loaders call into
+//! these; these never see GraphQL types, so each can be tested without a schema.
 
-pub(crate) mod audit;
+pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod page;
 pub(crate) mod patch;

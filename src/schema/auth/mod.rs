@@ -15,6 +15,16 @@ use crate::{
     services::{auth::accounts, SharedServices},
 };
 
+/// The three roles. Rights come from the live account, never from a token's claim.
+// (The service's `Role`, as the schema names it.)
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(name = "Role", remote = "crate::services::auth::Role")]
+pub(crate) enum RoleValue {
+    User,
+    Coach,
+    Admin,
+}
+
 /// Accounts (auth_db `users`) by user id.
 pub(crate) struct AccountLoader(SharedServices);
 

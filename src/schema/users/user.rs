@@ -23,7 +23,11 @@ use crate::{
         users::{coach_profile, profile},
     },
     error::Error,
-    schema::{auth::AccountLoader, context::ContextExt, ids},
+    schema::{
+        auth::{AccountLoader, RoleValue},
+        context::ContextExt,
+        ids,
+    },
     services::{auth::Role, users::rules::DEFAULT_TIMEZONE},
 };
 
@@ -185,9 +189,9 @@ impl User {
         ids::to_id(self.id)
     }
 
-    async fn role(&self, ctx: &Context<'_>) -> Result<Role> {
+    async fn role(&self, ctx: &Context<'_>) -> Result<RoleValue> {
         let a = self.account(ctx).await?;
-        Ok(Role::parse(&a.role).unwrap_or(Role::User))
+        Ok(Role::parse(&a.role).unwrap_or(Role::User).into())
     }
 
     async fn created_at(&self, ctx: &Context<'_>) -> Result<DateTime<Utc>> {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::{error::Error, services::Services};
 
 /// The three roles. Rights come from the live account, never from a token's claim.
-#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Role {
     User,
     Coach,
