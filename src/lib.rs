@@ -85,6 +85,7 @@ fn assemble(services: SharedServices) -> AppSchema {
     .extension(schema::audit::AuthGateAndAudit);
     let builder = schema::auth::register_loaders(builder, &services, delay);
     let builder = schema::users::register_loaders(builder, &services, delay);
+    let builder = schema::media::register_loaders(builder, &services, delay);
     builder.data(services).finish()
 }
 
@@ -117,7 +118,8 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     stores.migrate().await
 }
 
-/// Periodic clean-up that keeps tables small. Safe to run on every replica at once.
+/// Periodic clean-up that keeps tables small and removes what interrupted uploads left,
+/// at start and every five minutes. Safe to run on every replica at once.
 fn spawn_housekeeping(services: Arc<Services>) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(300));
@@ -128,6 +130,11 @@ fn spawn_housekeeping(services: Arc<Services>) {
             }
             if let Err(e) = sessions::prune(&services.stores.auth).await {
                 tracing::warn!(error = %e, "pruning ended sessions failed");
+            }
+            match services::media::sweep(&services).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "swept what interrupted uploads left"),
+                Err(e) => tracing::warn!(error = %e, "sweeping interrupted uploads failed"),
             }
         }
     });

@@ -1,26 +1,111 @@
 //! Where media bytes live: MongoDB GridFS in production, plain files under `DATA_DIR`
 //! when embedded. Both sit behind [`MediaStore`] so the rest of the server never knows
-//! which one it talks to.
+//! which one it talks to. Each file's metadata (owner, visibility, type, size, sha256,
+//! name, time) lives with its bytes: `fs.files.metadata` in GridFS, a JSON file beside
+//! the bytes locally.
 //!
-//! The trait grows with the media domain (upload, streaming download, deletion); today it
-//! carries what the health check needs.
+//! Bytes arrive already checked and cleaned (`services::media`), as a file to stream
+//! from, and leave as a stream of chunks: no file is ever held whole in memory.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    collections::HashMap,
+    io,
+    path::{Path, PathBuf},
+    pin::Pin,
+    time::Duration,
+};
 
 use anyhow::Context;
-use mongodb::{bson::doc, options::ClientOptions, Client};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures_util::{stream, AsyncWriteExt, Stream, TryStreamExt};
+use mongodb::{
+    bson::{doc, Bson, Document},
+    options::{ClientOptions, IndexOptions},
+    Client, IndexModel,
+};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use uuid::Uuid;
+
+/// What the store keeps of a file besides its bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredMedia {
+    pub id: Uuid,
+    pub owner: Uuid,
+    /// Sanitised, for display and `Content-Disposition` only.
+    pub filename: String,
+    /// Decided by the bytes (`services::media::sniff`), never by the client.
+    pub content_type: String,
+    /// Of the stored bytes (after metadata removal).
+    pub size: u64,
+    /// Hex SHA-256 of the stored bytes: the download's `ETag`.
+    pub sha256: String,
+    /// `PUBLIC` or `PRIVATE`.
+    pub visibility: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The bytes of a file, from an offset: a stream of chunks in order.
+pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 
 #[async_trait::async_trait]
 pub(crate) trait MediaStore: Send + Sync + 'static {
     /// Answers `Ok` when the store can serve reads and writes right now.
     async fn ping(&self) -> anyhow::Result<()>;
+
+    /// Stores `content` (read to its end) as the file `meta` describes. Nothing is left
+    /// behind when it fails.
+    async fn put(&self, meta: &StoredMedia, content: tokio::fs::File) -> anyhow::Result<()>;
+
+    async fn get(&self, id: Uuid) -> anyhow::Result<Option<StoredMedia>>;
+
+    /// Several files in one round trip (avatars of a page of users).
+    async fn get_many(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredMedia>>;
+
+    /// `owner`'s files, newest first, those before `before` (an id) when given, at most
+    /// `limit`; and how many they have in all.
+    async fn list_owner(
+        &self,
+        owner: Uuid,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> anyhow::Result<(Vec<StoredMedia>, u64)>;
+
+    async fn set_visibility(&self, id: Uuid, visibility: &str) -> anyhow::Result<()>;
+
+    /// Removes the file and its bytes; false when there was none.
+    async fn delete(&self, id: Uuid) -> anyhow::Result<bool>;
+
+    /// The bytes of `meta`'s file from `start` (inclusive) to `end` (exclusive).
+    async fn read(&self, meta: &StoredMedia, start: u64, end: u64) -> anyhow::Result<ByteStream>;
+
+    /// Removes what interrupted uploads left behind (older than `age`); how many.
+    async fn sweep(&self, age: Duration) -> anyhow::Result<u64>;
 }
 
+/// True when a UUID v7's time lies more than `age` in the past (or it has none).
+fn older_than(id: Uuid, age: Duration) -> bool {
+    let Some(ts) = id.get_timestamp() else {
+        return true;
+    };
+    let (secs, nanos) = ts.to_unix();
+    let made = DateTime::<Utc>::from_timestamp(secs as i64, nanos).unwrap_or_default();
+    let cutoff = Utc::now() - chrono::Duration::from_std(age).unwrap_or_default();
+    made < cutoff
+}
+
+// ---------------------------------------------------------------------------------- GridFS
+
 /// GridFS in the configured MongoDB database (bucket `fs`, as the old media service used).
+/// File ids are the media's UUID v7 as a string: time-ordered, so `myMedia` pages by id,
+/// and never reused (a failed close of a reused id would delete the earlier file's chunks).
 pub(crate) struct GridFsStore {
     client: Client,
     database: String,
 }
+
+const CHUNK_SIZE: u32 = 255 * 1024;
 
 impl GridFsStore {
     pub(crate) async fn connect(url: &str, database: &str) -> anyhow::Result<GridFsStore> {
@@ -35,11 +120,72 @@ impl GridFsStore {
             database: database.to_string(),
         };
         store.ping().await?;
+        store.ensure_indexes().await?;
         Ok(store)
     }
 
     fn db(&self) -> mongodb::Database {
         self.client.database(&self.database)
+    }
+
+    fn files(&self) -> mongodb::Collection<Document> {
+        self.db().collection("fs.files")
+    }
+
+    fn chunks(&self) -> mongodb::Collection<Document> {
+        self.db().collection("fs.chunks")
+    }
+
+    /// The driver creates the chunks index without `unique`; a unique one comes first so
+    /// no two chunks can claim the same place. `myMedia` reads by owner, newest first.
+    async fn ensure_indexes(&self) -> anyhow::Result<()> {
+        self.chunks()
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! { "files_id": 1, "n": 1 })
+                    .options(IndexOptions::builder().unique(true).build())
+                    .build(),
+            )
+            .await
+            .context("creating the unique fs.chunks index")?;
+        self.files()
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! { "metadata.owner": 1, "_id": -1 })
+                    .build(),
+            )
+            .await
+            .context("creating the fs.files owner index")?;
+        Ok(())
+    }
+
+    fn to_doc(meta: &StoredMedia) -> Document {
+        doc! {
+            "owner": meta.owner.to_string(),
+            "filename": &meta.filename,
+            "contentType": &meta.content_type,
+            "size": meta.size as i64,
+            "sha256": &meta.sha256,
+            "visibility": &meta.visibility,
+            "createdAt": meta.created_at.to_rfc3339(),
+        }
+    }
+
+    fn from_doc(files: &Document) -> Option<StoredMedia> {
+        let id = Uuid::parse_str(files.get_str("_id").ok()?).ok()?;
+        let m = files.get_document("metadata").ok()?;
+        Some(StoredMedia {
+            id,
+            owner: Uuid::parse_str(m.get_str("owner").ok()?).ok()?,
+            filename: m.get_str("filename").ok()?.to_string(),
+            content_type: m.get_str("contentType").ok()?.to_string(),
+            size: u64::try_from(m.get_i64("size").ok()?).ok()?,
+            sha256: m.get_str("sha256").ok()?.to_string(),
+            visibility: m.get_str("visibility").ok()?.to_string(),
+            created_at: DateTime::parse_from_rfc3339(m.get_str("createdAt").ok()?)
+                .ok()?
+                .with_timezone(&Utc),
+        })
     }
 }
 
@@ -49,17 +195,218 @@ impl MediaStore for GridFsStore {
         self.db().run_command(doc! { "ping": 1 }).await?;
         Ok(())
     }
+
+    async fn put(&self, meta: &StoredMedia, mut content: tokio::fs::File) -> anyhow::Result<()> {
+        let bucket = self.db().gridfs_bucket(None);
+        let mut upload = bucket
+            .open_upload_stream(&meta.filename)
+            .id(Bson::String(meta.id.to_string()))
+            .chunk_size_bytes(CHUNK_SIZE)
+            .metadata(Self::to_doc(meta))
+            .await?;
+        let mut buf = vec![0u8; CHUNK_SIZE as usize];
+        let written: anyhow::Result<()> = async {
+            loop {
+                let n = content.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                upload.write_all(&buf[..n]).await?;
+            }
+            // Only `close` writes the files document: without it the upload is lost.
+            upload.close().await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = written {
+            // Deletes the chunks written so far (a closed stream refuses: nothing to undo).
+            let _ = upload.abort().await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn get(&self, id: Uuid) -> anyhow::Result<Option<StoredMedia>> {
+        let found = self
+            .files()
+            .find_one(doc! { "_id": id.to_string() })
+            .await?;
+        Ok(found.as_ref().and_then(Self::from_doc))
+    }
+
+    async fn get_many(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredMedia>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let docs: Vec<Document> = self
+            .files()
+            .find(doc! { "_id": { "$in": keys } })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(Self::from_doc)
+            .map(|m| (m.id, m))
+            .collect())
+    }
+
+    async fn list_owner(
+        &self,
+        owner: Uuid,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> anyhow::Result<(Vec<StoredMedia>, u64)> {
+        let all = doc! { "metadata.owner": owner.to_string() };
+        let total = self.files().count_documents(all.clone()).await?;
+        let mut filter = all;
+        if let Some(before) = before {
+            filter.insert("_id", doc! { "$lt": before.to_string() });
+        }
+        let docs: Vec<Document> = self
+            .files()
+            .find(filter)
+            .sort(doc! { "_id": -1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await?
+            .try_collect()
+            .await?;
+        Ok((docs.iter().filter_map(Self::from_doc).collect(), total))
+    }
+
+    async fn set_visibility(&self, id: Uuid, visibility: &str) -> anyhow::Result<()> {
+        self.files()
+            .update_one(
+                doc! { "_id": id.to_string() },
+                doc! { "$set": { "metadata.visibility": visibility } },
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, id: Uuid) -> anyhow::Result<bool> {
+        let removed = self
+            .files()
+            .delete_one(doc! { "_id": id.to_string() })
+            .await?
+            .deleted_count;
+        self.chunks()
+            .delete_many(doc! { "files_id": id.to_string() })
+            .await?;
+        Ok(removed > 0)
+    }
+
+    /// GridFS downloads have no offset: the read starts at the chunk that holds `start`.
+    async fn read(&self, meta: &StoredMedia, start: u64, end: u64) -> anyhow::Result<ByteStream> {
+        let chunk = u64::from(CHUNK_SIZE);
+        let files = self
+            .files()
+            .find_one(doc! { "_id": meta.id.to_string() })
+            .await?
+            .context("the file is gone")?;
+        let chunk = files
+            .get_i32("chunkSize")
+            .ok()
+            .and_then(|c| u64::try_from(c).ok())
+            .filter(|c| *c > 0)
+            .unwrap_or(chunk);
+        let first = start / chunk;
+        let cursor = self
+            .chunks()
+            .find(doc! {
+                "files_id": meta.id.to_string(),
+                "n": { "$gte": i64::try_from(first).unwrap_or(i64::MAX) },
+            })
+            .sort(doc! { "n": 1 })
+            .await?;
+        let mut offset = first * chunk;
+        let stream = cursor
+            .map_err(io::Error::other)
+            .try_take_while(move |_| futures_util::future::ready(Ok(offset < end)))
+            .map_ok(move |chunk_doc| {
+                let data = match chunk_doc.get("data") {
+                    Some(Bson::Binary(b)) => b.bytes.clone(),
+                    _ => Vec::new(),
+                };
+                let len = data.len() as u64;
+                let from = start.saturating_sub(offset).min(len);
+                let to = end.saturating_sub(offset).min(len);
+                offset += len;
+                Bytes::from(data).slice(from as usize..to.max(from) as usize)
+            })
+            .try_filter(|b| futures_util::future::ready(!b.is_empty()));
+        Ok(Box::pin(stream))
+    }
+
+    /// Chunks without a files document are what a crash mid-upload leaves; their ids carry
+    /// the upload's time (UUID v7), so only those older than `age` go: younger ones may
+    /// belong to an upload still running.
+    async fn sweep(&self, age: Duration) -> anyhow::Result<u64> {
+        let ids = self.chunks().distinct("files_id", doc! {}).await?;
+        let mut removed = 0;
+        for id in ids {
+            let Some(key) = id.as_str() else { continue };
+            let Ok(uuid) = Uuid::parse_str(key) else {
+                continue;
+            };
+            if !older_than(uuid, age) {
+                continue;
+            }
+            if self.files().find_one(doc! { "_id": key }).await?.is_none() {
+                removed += self
+                    .chunks()
+                    .delete_many(doc! { "files_id": key })
+                    .await?
+                    .deleted_count;
+            }
+        }
+        Ok(removed)
+    }
 }
 
-/// Files under a local folder, for the embedded default.
+// ----------------------------------------------------------------------------- local files
+
+/// Files under a local folder, for the embedded default: `files/<id>` holds the bytes,
+/// `meta/<id>.json` the metadata (a file exists once its metadata does), `owners/<owner>/
+/// <id>` lists an owner's files for `myMedia`, and `tmp/` holds uploads in progress.
 pub(crate) struct LocalStore {
     root: PathBuf,
 }
 
 impl LocalStore {
     pub(crate) async fn open(root: PathBuf) -> anyhow::Result<LocalStore> {
-        tokio::fs::create_dir_all(&root).await?;
+        for dir in ["files", "meta", "owners", "tmp"] {
+            tokio::fs::create_dir_all(root.join(dir)).await?;
+        }
         Ok(LocalStore { root })
+    }
+
+    fn bytes_path(&self, id: Uuid) -> PathBuf {
+        self.root.join("files").join(id.to_string())
+    }
+
+    fn meta_path(&self, id: Uuid) -> PathBuf {
+        self.root.join("meta").join(format!("{id}.json"))
+    }
+
+    fn owner_dir(&self, owner: Uuid) -> PathBuf {
+        self.root.join("owners").join(owner.to_string())
+    }
+
+    async fn write_meta(&self, meta: &StoredMedia) -> anyhow::Result<()> {
+        let tmp = self.root.join("tmp").join(format!("{}.json", meta.id));
+        tokio::fs::write(&tmp, serde_json::to_vec(meta)?).await?;
+        tokio::fs::rename(&tmp, self.meta_path(meta.id)).await?;
+        Ok(())
+    }
+
+    async fn read_meta(path: &Path) -> anyhow::Result<Option<StoredMedia>> {
+        match tokio::fs::read(path).await {
+            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -69,5 +416,146 @@ impl MediaStore for LocalStore {
         let meta = tokio::fs::metadata(&self.root).await?;
         anyhow::ensure!(meta.is_dir(), "{} is not a directory", self.root.display());
         Ok(())
+    }
+
+    async fn put(&self, meta: &StoredMedia, mut content: tokio::fs::File) -> anyhow::Result<()> {
+        let tmp = self.root.join("tmp").join(meta.id.to_string());
+        let written: anyhow::Result<()> = async {
+            let mut out = tokio::fs::File::create(&tmp).await?;
+            tokio::io::copy(&mut content, &mut out).await?;
+            out.sync_all().await?;
+            tokio::fs::rename(&tmp, self.bytes_path(meta.id)).await?;
+            tokio::fs::create_dir_all(self.owner_dir(meta.owner)).await?;
+            tokio::fs::write(self.owner_dir(meta.owner).join(meta.id.to_string()), b"").await?;
+            self.write_meta(meta).await
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            let _ = tokio::fs::remove_file(self.bytes_path(meta.id)).await;
+            let _ =
+                tokio::fs::remove_file(self.owner_dir(meta.owner).join(meta.id.to_string())).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn get(&self, id: Uuid) -> anyhow::Result<Option<StoredMedia>> {
+        Self::read_meta(&self.meta_path(id)).await
+    }
+
+    async fn get_many(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredMedia>> {
+        let mut out = HashMap::new();
+        for id in ids {
+            if let Some(m) = self.get(*id).await? {
+                out.insert(*id, m);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_owner(
+        &self,
+        owner: Uuid,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> anyhow::Result<(Vec<StoredMedia>, u64)> {
+        let mut ids = Vec::new();
+        match tokio::fs::read_dir(self.owner_dir(owner)).await {
+            Ok(mut dir) => {
+                while let Some(entry) = dir.next_entry().await? {
+                    if let Some(id) = entry
+                        .file_name()
+                        .to_str()
+                        .and_then(|n| Uuid::parse_str(n).ok())
+                    {
+                        ids.push(id);
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        let total = ids.len() as u64;
+        let mut page = Vec::new();
+        for id in ids.into_iter().filter(|id| before.is_none_or(|b| *id < b)) {
+            if page.len() as u64 >= limit {
+                break;
+            }
+            if let Some(m) = self.get(id).await? {
+                page.push(m);
+            }
+        }
+        Ok((page, total))
+    }
+
+    async fn set_visibility(&self, id: Uuid, visibility: &str) -> anyhow::Result<()> {
+        if let Some(mut meta) = self.get(id).await? {
+            meta.visibility = visibility.to_string();
+            self.write_meta(&meta).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: Uuid) -> anyhow::Result<bool> {
+        let Some(meta) = self.get(id).await? else {
+            return Ok(false);
+        };
+        tokio::fs::remove_file(self.meta_path(id)).await?;
+        let _ = tokio::fs::remove_file(self.owner_dir(meta.owner).join(id.to_string())).await;
+        let _ = tokio::fs::remove_file(self.bytes_path(id)).await;
+        Ok(true)
+    }
+
+    async fn read(&self, meta: &StoredMedia, start: u64, end: u64) -> anyhow::Result<ByteStream> {
+        let mut file = tokio::fs::File::open(self.bytes_path(meta.id)).await?;
+        file.seek(io::SeekFrom::Start(start)).await?;
+        let reader = file.take(end.saturating_sub(start));
+        let stream = stream::try_unfold(reader, |mut reader| async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            let n = reader.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            buf.truncate(n);
+            Ok(Some((Bytes::from(buf), reader)))
+        });
+        Ok(Box::pin(stream))
+    }
+
+    /// Uploads in progress live in `tmp/`; bytes without metadata are what a crash between
+    /// the two renames leaves. Both go once older than `age`.
+    async fn sweep(&self, age: Duration) -> anyhow::Result<u64> {
+        let mut removed = 0;
+        let mut dir = tokio::fs::read_dir(self.root.join("tmp")).await?;
+        while let Some(entry) = dir.next_entry().await? {
+            let old = entry
+                .metadata()
+                .await?
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|e| e > age);
+            if old {
+                tokio::fs::remove_file(entry.path()).await?;
+                removed += 1;
+            }
+        }
+        let mut dir = tokio::fs::read_dir(self.root.join("files")).await?;
+        while let Some(entry) = dir.next_entry().await? {
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| Uuid::parse_str(n).ok())
+            else {
+                continue;
+            };
+            if older_than(id, age) && !tokio::fs::try_exists(self.meta_path(id)).await? {
+                tokio::fs::remove_file(entry.path()).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }

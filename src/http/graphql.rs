@@ -41,7 +41,7 @@ pub(crate) const MAX_JSON_BODY: usize = 1024 * 1024;
 /// The largest upload the multipart parser accepts. The exact 10 MiB limit is enforced
 /// while the file is stored, so the client gets `PAYLOAD_TOO_LARGE` as a GraphQL error.
 const MULTIPART_MAX_FILE: usize = 11 * 1024 * 1024;
-const MULTIPART_MAX_FILES: usize = 5;
+const MULTIPART_MAX_FILES: usize = crate::services::media::MAX_FILES;
 
 const JSON: &str = "application/json";
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -199,6 +199,66 @@ async fn run(
             let body = serde_json::Value::Array(responses.iter().map(response_json).collect());
             reply(accept, status, body, None)
         }
+    }
+}
+
+/// Counts the parts of a multipart body as it streams by and cuts it after the
+/// `operations` and `map` parts and [`MULTIPART_MAX_FILES`] files: the parser writes every
+/// file part to a temp file before anything can look at the request, and does not limit
+/// how many there are.
+struct PartCounter {
+    /// `--boundary`, as every part (and the closing delimiter) begins.
+    delimiter: Vec<u8>,
+    /// The end of the previous chunk, for a delimiter split across two chunks.
+    tail: Vec<u8>,
+    seen: usize,
+    too_many: Arc<AtomicBool>,
+}
+
+impl PartCounter {
+    fn new(content_type: &str, too_many: Arc<AtomicBool>) -> PartCounter {
+        let boundary = content_type
+            .split(';')
+            .filter_map(|p| p.trim().strip_prefix("boundary="))
+            .next()
+            .unwrap_or("")
+            .trim_matches('"');
+        PartCounter {
+            delimiter: format!("--{boundary}").into_bytes(),
+            tail: Vec::new(),
+            seen: 0,
+            too_many,
+        }
+    }
+
+    fn pass(&mut self, chunk: bytes::Bytes) -> std::io::Result<bytes::Bytes> {
+        if self.delimiter.len() > 2 {
+            let mut window = std::mem::take(&mut self.tail);
+            window.extend_from_slice(&chunk);
+            let d = &self.delimiter;
+            let mut at = 0;
+            let mut matched_to = 0;
+            while at + d.len() <= window.len() {
+                if &window[at..at + d.len()] == d.as_slice() {
+                    self.seen += 1;
+                    at += d.len();
+                    matched_to = at;
+                } else {
+                    at += 1;
+                }
+            }
+            // What may begin a delimiter that the next chunk completes (never bytes of
+            // one already counted).
+            let from = matched_to.max(window.len().saturating_sub(d.len() - 1));
+            let keep = window.len() - from;
+            self.tail = window[window.len() - keep..].to_vec();
+        }
+        // operations + map + files, and the closing delimiter.
+        if self.seen > 2 + MULTIPART_MAX_FILES + 1 {
+            self.too_many.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::other("too many files"));
+        }
+        Ok(chunk)
     }
 }
 
@@ -376,6 +436,8 @@ pub(crate) async fn post_handler(
         }
         let cut = Arc::new(AtomicBool::new(false));
         let seen_cut = cut.clone();
+        let too_many = Arc::new(AtomicBool::new(false));
+        let mut parts = PartCounter::new(raw_content_type, too_many.clone());
         let reader = body
             .into_data_stream()
             .map_err(move |e| {
@@ -384,6 +446,7 @@ pub(crate) async fn post_handler(
                 }
                 std::io::Error::other(e)
             })
+            .and_then(move |chunk| futures_util::future::ready(parts.pass(chunk)))
             .into_async_read();
         let opts = MultipartOptions::default()
             .max_file_size(MULTIPART_MAX_FILE)
@@ -394,6 +457,15 @@ pub(crate) async fn post_handler(
                 return refuse_with(
                     accept,
                     Error::PayloadTooLarge("the upload is larger than 10 MiB".into()),
+                )
+            }
+            Err(_) if too_many.load(Ordering::Relaxed) => {
+                return refuse_with(
+                    accept,
+                    Error::bad_input(
+                        "file",
+                        format!("a request carries at most {MULTIPART_MAX_FILES} files"),
+                    ),
                 )
             }
             // The body was cut at the request limit (the parser reports it as a broken

@@ -5,6 +5,7 @@ mod client;
 mod graphiql;
 mod graphql;
 mod health;
+mod media;
 mod metrics;
 mod request_id;
 mod ws;
@@ -42,6 +43,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/health", get(health::handler))
         .route("/schema.graphql", get(health::sdl))
         .route("/metrics", get(metrics::handler))
+        .route("/media/public/{id}", get(media::public))
+        .route("/media/{id}", get(media::private))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(cors)

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod health;
+mod media;
 mod users;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
@@ -13,13 +14,19 @@ pub(crate) type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub(crate) struct QueryRoot(health::HealthQuery, auth::AuthQuery, users::UsersQuery);
+pub(crate) struct QueryRoot(
+    health::HealthQuery,
+    auth::AuthQuery,
+    users::UsersQuery,
+    media::MediaQuery,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
 pub(crate) struct MutationRoot(
     auth::AuthMutation,
     users::UsersMutation,
+    media::MediaMutation,
     admin::AdminMutation,
 );
 

@@ -57,6 +57,7 @@ pub(crate) fn label(response: &mut Response) {
             set_code(err, VALIDATION_FAILED);
         } else if err.message.starts_with("Invalid value for argument")
             || err.message.starts_with("Failed to parse")
+            || err.message.starts_with("Expected input type")
         {
             set_code(err, BAD_USER_INPUT);
         } else {

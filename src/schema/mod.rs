@@ -12,6 +12,7 @@ pub(crate) mod guards;
 pub(crate) mod health;
 pub(crate) mod ids;
 pub(crate) mod limits;
+pub(crate) mod media;
 pub(crate) mod patch;
 pub(crate) mod users;
 pub(crate) mod variables;

@@ -22,6 +22,9 @@
 //! library's validation checks every argument value whole (it skips a value in which a
 //! variable is missing) and a mistyped variable is refused before any resolver runs.
 //!
+//! Upload markers a client wrote itself (rather than the multipart parser) are refused
+//! here too, before the library would panic on them.
+//!
 //! Only the selected operation is validated and run: the other operations of a document
 //! (GraphiQL sends the whole editor with an `operationName`) are dropped first, since
 //! rewriting a fragment they share could otherwise make them invalid.
@@ -53,6 +56,7 @@ pub(crate) fn prepare(
     let Some((name, operation)) = selected(doc, request.operation_name.as_deref()) else {
         return Ok(None);
     };
+    check_uploads(request, operation, &doc.fragments)?;
     let mut unprovided = HashSet::new();
     for def in &operation.node.variable_definitions {
         let var = &def.node;
@@ -116,6 +120,80 @@ pub(crate) fn prepare(
         operations,
         fragments,
     }))
+}
+
+/// The library marks a file part of a multipart request by setting its variable to
+/// `#__graphql_file__:<index>`, and panics on such a string when the index is not a number
+/// or names no file. A client could write one into its JSON variables or its document, so
+/// only the markers the multipart parser itself set are let through.
+const UPLOAD_MARKER: &str = "#__graphql_file__:";
+
+fn forged_upload() -> ServerError {
+    let mut err = ServerError::new(
+        "an upload must be sent as a file part of a multipart request",
+        None,
+    );
+    set_code(&mut err, BAD_USER_INPUT);
+    err
+}
+
+fn check_uploads(
+    request: &Request,
+    operation: &Positioned<OperationDefinition>,
+    fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
+) -> Result<(), ServerError> {
+    fn in_variables(value: &Value, files: usize) -> bool {
+        match value {
+            Value::String(s) => s
+                .strip_prefix(UPLOAD_MARKER)
+                .is_none_or(|n| n.parse::<usize>().is_ok_and(|n| n < files)),
+            Value::List(items) => items.iter().all(|v| in_variables(v, files)),
+            Value::Object(fields) => fields.values().all(|v| in_variables(v, files)),
+            _ => true,
+        }
+    }
+    fn in_literal(value: &InputValue) -> bool {
+        match value {
+            InputValue::String(s) => !s.starts_with(UPLOAD_MARKER),
+            InputValue::List(items) => items.iter().all(in_literal),
+            InputValue::Object(fields) => fields.values().all(in_literal),
+            _ => true,
+        }
+    }
+    fn in_set(set: &SelectionSet) -> bool {
+        set.items.iter().all(|item| match &item.node {
+            Selection::Field(f) => {
+                f.node.arguments.iter().all(|(_, v)| in_literal(&v.node))
+                    && in_set(&f.node.selection_set.node)
+            }
+            Selection::InlineFragment(f) => in_set(&f.node.selection_set.node),
+            Selection::FragmentSpread(_) => true,
+        })
+    }
+    let files = request.uploads.len();
+    // A variable declared `Upload` holds a marker the parser set, or nothing.
+    let uploads_declared = operation.node.variable_definitions.iter().all(|def| {
+        let declared_upload = match &def.node.var_type.node.base {
+            async_graphql::parser::types::BaseType::Named(n) => n.as_str() == "Upload",
+            async_graphql::parser::types::BaseType::List(_) => false,
+        };
+        !declared_upload
+            || match request.variables.get(&def.node.name.node) {
+                Some(Value::String(s)) => s.starts_with(UPLOAD_MARKER),
+                _ => true,
+            }
+    });
+    let clean = uploads_declared
+        && request.variables.values().all(|v| in_variables(v, files))
+        && in_set(&operation.node.selection_set.node)
+        && fragments
+            .values()
+            .all(|f| in_set(&f.node.selection_set.node));
+    if clean {
+        Ok(())
+    } else {
+        Err(forged_upload())
+    }
 }
 
 fn variable_error(pos: async_graphql::Pos, name: &Name, message: String) -> ServerError {

@@ -4,6 +4,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod auth;
+pub(crate) mod media;
 pub(crate) mod page;
 pub(crate) mod patch;
 pub(crate) mod text;

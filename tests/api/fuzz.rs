@@ -5,7 +5,8 @@
 //! The seed operations are read from the running server by introspection (one per root
 //! field, every argument a declared variable), so each new operation joins the fuzzing
 //! without touching this file. Requests come from a deterministic seed: `FUZZ_SEED=<n>`
-//! replays a run (the seed is printed on failure), `FUZZ_REQUESTS=<n>` changes its length.
+//! replays a run (the seed is printed on failure), `FUZZ_REQUESTS=<n>` changes its length,
+//! `FUZZ_FULL=1` prints failing requests whole.
 
 use std::time::Duration;
 
@@ -747,13 +748,19 @@ impl Fuzzed {
         Ok(seen)
     }
 
+    /// The request for a failure message: its start, or all of it with `FUZZ_FULL=1`.
     fn shown(&self) -> String {
+        let full = std::env::var("FUZZ_FULL").is_ok_and(|v| v == "1");
+        let payload = if full {
+            self.payload.clone()
+        } else {
+            self.payload.chars().take(400).collect()
+        };
         format!(
-            "{} {:?} token={} {:.400}",
+            "{} {:?} token={} {payload}",
             self.method,
             self.content_type,
             self.token.is_some(),
-            self.payload
         )
     }
 }

@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod foundation;
 mod fuzz;
+mod media;
 mod startup;
 mod telemetry;
 mod users;

@@ -27,6 +27,7 @@ use crate::{
         auth::{AccountLoader, RoleValue},
         context::ContextExt,
         ids,
+        media::{Media, MediaLoader},
     },
     services::{auth::Role, users::rules::DEFAULT_TIMEZONE},
 };
@@ -249,6 +250,15 @@ impl UserProfile {
 
     async fn bio(&self) -> Option<&str> {
         self.0.bio.as_deref()
+    }
+
+    /// The profile picture: always a public image of the user's own.
+    async fn avatar(&self, ctx: &Context<'_>) -> Result<Option<Media>> {
+        let Some(id) = self.0.avatar_media_id else {
+            return Ok(None);
+        };
+        let found = ctx.data::<DataLoader<MediaLoader>>()?.load_one(id).await?;
+        Ok(found.map(Media))
     }
 
     /// IANA timezone name, e.g. `Europe/Paris`.

@@ -45,6 +45,9 @@ pub(crate) struct TokenKeys {
     decoding: DecodingKey,
     validation: Validation,
     access_ttl: Duration,
+    /// A key derived from the secret for signing media URLs, distinct from the JWT key so
+    /// one signature can never be replayed as the other.
+    media_key: Vec<u8>,
 }
 
 impl TokenKeys {
@@ -55,16 +58,26 @@ impl TokenKeys {
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_exp = true;
+        let media_key = Sha256::new()
+            .chain_update(b"jolmood media url signing\0")
+            .chain_update(secret)
+            .finalize()
+            .to_vec();
         TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
             access_ttl,
+            media_key,
         }
     }
 
     pub(crate) fn access_ttl(&self) -> Duration {
         self.access_ttl
+    }
+
+    pub(crate) fn media_key(&self) -> &[u8] {
+        &self.media_key
     }
 
     /// Signs an access token for a session.

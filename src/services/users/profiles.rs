@@ -14,7 +14,7 @@ use super::{listing, rules};
 use crate::{
     db::users::{coach_profile, coach_specialty, profile, specialty},
     error::{Error, Result},
-    services::{now, patch::Patch, text, SharedServices},
+    services::{media, now, patch::Patch, text, SharedServices},
 };
 
 /// Profiles by user id, in one statement.
@@ -129,21 +129,17 @@ pub(crate) async fn update(
         .check(|v| text::optional("bio", Some(&v), rules::BIO_MAX))?
         .clearable()
         .map(Option::flatten);
-    let avatar = update
-        .avatar_media_id
-        .check(|_| {
-            // Media ownership is checked against the media store once uploads exist;
-            // until then no id can name a file of the caller's.
-            Err::<Uuid, _>(Error::bad_input(
-                "avatarMediaId",
-                "avatarMediaId must name one of your own media",
-            ))
-        })?
-        .clearable();
+    let avatar = update.avatar_media_id.clearable();
     let timezone = update
         .timezone
         .check(|v| rules::timezone("timezone", &v))?
         .required("timezone")?;
+
+    // The image is checked (the caller's own, an image) and made public first: it is
+    // what the profile is about to show to everyone.
+    if let Some(Some(id)) = avatar {
+        media::claim_image(services, user_id, id, "avatarMediaId").await?;
+    }
 
     let txn = services.stores.users.begin().await?;
     let current = locked_profile(&txn, user_id).await?;
@@ -172,6 +168,19 @@ pub(crate) async fn update(
         }
     }
     txn.commit().await?;
+    Ok(())
+}
+
+/// Takes `media_id` off every profile that shows it as its avatar (before the file goes).
+pub(crate) async fn detach_avatar(db: &impl ConnectionTrait, media_id: Uuid) -> Result<()> {
+    profile::Entity::update_many()
+        .col_expr(
+            profile::Column::AvatarMediaId,
+            sea_orm::sea_query::Expr::value(Option::<Uuid>::None),
+        )
+        .filter(profile::Column::AvatarMediaId.eq(media_id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 

@@ -18,6 +18,11 @@ use serde_json::{json, Value};
 pub const JWT_SECRET: &str = "test-secret-that-is-long-enough-0123456789";
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The upload document a front end sends.
+pub const UPLOAD: &str = "mutation Upload($file: Upload!, $visibility: MediaVisibility) {
+  uploadMedia(file: $file, visibility: $visibility) { id filename contentType size visibility url createdAt owner { id } }
+}";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Embedded,
@@ -63,6 +68,41 @@ pub struct Databases {
     pub urls: HashMap<Database, String>,
     pub mongo: Option<(String, String)>,
     _dir: tempfile::TempDir,
+}
+
+impl Databases {
+    /// The embedded backend's `DATA_DIR` (SQLite files, `media/`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// What the media store holds: files and their stored pieces (GridFS `fs.files` and
+    /// `fs.chunks`, or the local store's metadata files and byte files plus uploads in
+    /// progress).
+    pub async fn media_counts(&self) -> (u64, u64) {
+        match &self.mongo {
+            Some((url, name)) => {
+                let client = mongodb::Client::with_uri_str(url).await.expect("mongo");
+                let db = client.database(name);
+                let files = db.collection::<mongodb::bson::Document>("fs.files");
+                let chunks = db.collection::<mongodb::bson::Document>("fs.chunks");
+                let empty = mongodb::bson::doc! {};
+                (
+                    files.count_documents(empty.clone()).await.expect("count"),
+                    chunks.count_documents(empty).await.expect("count"),
+                )
+            }
+            None => {
+                let dir = self.data_dir().join("media");
+                let count = |d: &str| {
+                    std::fs::read_dir(dir.join(d))
+                        .map(|r| r.count() as u64)
+                        .unwrap_or(0)
+                };
+                (count("meta"), count("files") + count("tmp"))
+            }
+        }
+    }
 }
 
 impl Drop for Databases {
@@ -281,6 +321,41 @@ impl TestApp {
         let (status, _, body) = self.post_raw(&headers, body.to_string()).await;
         assert_eq!(status, StatusCode::OK, "unexpected status; body: {body}");
         body
+    }
+
+    /// Uploads one file as apollo-upload-client does: `operations` (the file variable
+    /// null), `map`, then the file part; `Authorization` doubles as the CSRF preflight.
+    pub async fn upload(
+        &self,
+        token: &str,
+        filename: &str,
+        declared_type: &str,
+        bytes: Vec<u8>,
+        visibility: Option<&str>,
+    ) -> Value {
+        let operations = json!({
+            "query": UPLOAD,
+            "operationName": "Upload",
+            "variables": {"file": null, "visibility": visibility},
+        });
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(filename.to_string())
+            .mime_str(declared_type)
+            .expect("mime");
+        let form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", r#"{"0":["variables.file"]}"#)
+            .part("0", part);
+        let resp = self
+            .http
+            .post(self.url("/graphql"))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload request");
+        let text = resp.text().await.expect("body");
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
     }
 
     pub async fn gql(&self, query: &str, variables: Value) -> Value {

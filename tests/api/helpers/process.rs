@@ -103,6 +103,11 @@ impl ServerProcess {
         Some((server, TestApp::at(addr, backend, dbs)))
     }
 
+    /// The server's process id (to look at its open files).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the server (SIGTERM: a graceful shutdown) and returns what it logged, read
     /// to the end of its output.
     pub fn stop(mut self) -> Logs {
