@@ -138,27 +138,27 @@ pub struct Config {
     pub data_dir: PathBuf,
 
     /// auth_db: a postgres:// URL (or sqlite:); unset means embedded SQLite under DATA_DIR.
-    #[arg(long, env = "AUTH_DATABASE_URL", value_parser = database_url)]
+    #[arg(long, env = "AUTH_DATABASE_URL", value_parser = database_url, hide_env_values = true)]
     pub auth_database_url: Option<String>,
 
     /// user_db: a postgres:// URL (or sqlite:); unset means embedded SQLite under DATA_DIR.
-    #[arg(long, env = "USER_DATABASE_URL", value_parser = database_url)]
+    #[arg(long, env = "USER_DATABASE_URL", value_parser = database_url, hide_env_values = true)]
     pub user_database_url: Option<String>,
 
     /// post_db: a postgres:// URL (or sqlite:); unset means embedded SQLite under DATA_DIR.
-    #[arg(long, env = "POST_DATABASE_URL", value_parser = database_url)]
+    #[arg(long, env = "POST_DATABASE_URL", value_parser = database_url, hide_env_values = true)]
     pub post_database_url: Option<String>,
 
     /// appointment_db: a postgres:// URL (or sqlite:); unset means embedded SQLite.
-    #[arg(long, env = "APPOINTMENT_DATABASE_URL", value_parser = database_url)]
+    #[arg(long, env = "APPOINTMENT_DATABASE_URL", value_parser = database_url, hide_env_values = true)]
     pub appointment_database_url: Option<String>,
 
     /// admin_db: a postgres:// URL (or sqlite:); unset means embedded SQLite under DATA_DIR.
-    #[arg(long, env = "ADMIN_DATABASE_URL", value_parser = database_url)]
+    #[arg(long, env = "ADMIN_DATABASE_URL", value_parser = database_url, hide_env_values = true)]
     pub admin_database_url: Option<String>,
 
     /// MongoDB for media (GridFS); unset means local files under DATA_DIR/media.
-    #[arg(long, env = "MONGODB_URL", value_parser = mongodb_url)]
+    #[arg(long, env = "MONGODB_URL", value_parser = mongodb_url, hide_env_values = true)]
     pub mongodb_url: Option<String>,
 
     /// The MongoDB database that holds the GridFS bucket.

@@ -311,19 +311,25 @@ impl MediaStore for GridFsStore {
             .and_then(|c| u64::try_from(c).ok())
             .filter(|c| *c > 0)
             .unwrap_or(chunk);
+        if end <= start {
+            return Ok(Box::pin(stream::empty()));
+        }
         let first = start / chunk;
+        let last = (end - 1) / chunk;
         let cursor = self
             .chunks()
             .find(doc! {
                 "files_id": meta.id.to_string(),
-                "n": { "$gte": i64::try_from(first).unwrap_or(i64::MAX) },
+                "n": {
+                    "$gte": i64::try_from(first).unwrap_or(i64::MAX),
+                    "$lte": i64::try_from(last).unwrap_or(i64::MAX),
+                },
             })
             .sort(doc! { "n": 1 })
             .await?;
         let mut offset = first * chunk;
         let stream = cursor
             .map_err(io::Error::other)
-            .try_take_while(move |_| futures_util::future::ready(Ok(offset < end)))
             .map_ok(move |chunk_doc| {
                 let data = match chunk_doc.get("data") {
                     Some(Bson::Binary(b)) => b.bytes.clone(),
@@ -343,25 +349,53 @@ impl MediaStore for GridFsStore {
     /// the upload's time (UUID v7), so only those older than `age` go: younger ones may
     /// belong to an upload still running.
     async fn sweep(&self, age: Duration) -> anyhow::Result<u64> {
-        let ids = self.chunks().distinct("files_id", doc! {}).await?;
+        // Every file has a chunk 0: walk those (a cursor, however many files there are)
+        // and ask for their files documents in batches.
+        let mut firsts = self
+            .chunks()
+            .find(doc! { "n": 0 })
+            .projection(doc! { "files_id": 1, "_id": 0 })
+            .await?;
         let mut removed = 0;
-        for id in ids {
-            let Some(key) = id.as_str() else { continue };
-            let Ok(uuid) = Uuid::parse_str(key) else {
-                continue;
-            };
-            if !older_than(uuid, age) {
-                continue;
+        let mut batch: Vec<String> = Vec::new();
+        loop {
+            let next = firsts.try_next().await?;
+            if let Some(key) = next
+                .as_ref()
+                .and_then(|d| d.get_str("files_id").ok())
+                .filter(|k| Uuid::parse_str(k).is_ok_and(|u| older_than(u, age)))
+            {
+                batch.push(key.to_string());
             }
-            if self.files().find_one(doc! { "_id": key }).await?.is_none() {
-                removed += self
-                    .chunks()
-                    .delete_many(doc! { "files_id": key })
+            if batch.len() >= 500 || (next.is_none() && !batch.is_empty()) {
+                let present: Vec<Document> = self
+                    .files()
+                    .find(doc! { "_id": { "$in": &batch } })
+                    .projection(doc! { "_id": 1 })
                     .await?
-                    .deleted_count;
+                    .try_collect()
+                    .await?;
+                let present: std::collections::HashSet<&str> = present
+                    .iter()
+                    .filter_map(|d| d.get_str("_id").ok())
+                    .collect();
+                let orphans: Vec<&String> = batch
+                    .iter()
+                    .filter(|k| !present.contains(k.as_str()))
+                    .collect();
+                if !orphans.is_empty() {
+                    removed += self
+                        .chunks()
+                        .delete_many(doc! { "files_id": { "$in": orphans } })
+                        .await?
+                        .deleted_count;
+                }
+                batch.clear();
+            }
+            if next.is_none() {
+                return Ok(removed);
             }
         }
-        Ok(removed)
     }
 }
 

@@ -216,23 +216,22 @@ struct PartCounter {
 }
 
 impl PartCounter {
-    fn new(content_type: &str, too_many: Arc<AtomicBool>) -> PartCounter {
-        let boundary = content_type
-            .split(';')
-            .filter_map(|p| p.trim().strip_prefix("boundary="))
-            .next()
-            .unwrap_or("")
-            .trim_matches('"');
-        PartCounter {
+    /// `None` when the content type names no boundary (the parser refuses it too).
+    fn new(content_type: &str, too_many: Arc<AtomicBool>) -> Option<PartCounter> {
+        // The parser's own reading of the boundary, whatever its case or quoting.
+        let boundary = multer::parse_boundary(content_type)
+            .ok()
+            .filter(|b| !b.is_empty())?;
+        Some(PartCounter {
             delimiter: format!("--{boundary}").into_bytes(),
             tail: Vec::new(),
             seen: 0,
             too_many,
-        }
+        })
     }
 
     fn pass(&mut self, chunk: bytes::Bytes) -> std::io::Result<bytes::Bytes> {
-        if self.delimiter.len() > 2 {
+        {
             let mut window = std::mem::take(&mut self.tail);
             window.extend_from_slice(&chunk);
             let d = &self.delimiter;
@@ -437,7 +436,14 @@ pub(crate) async fn post_handler(
         let cut = Arc::new(AtomicBool::new(false));
         let seen_cut = cut.clone();
         let too_many = Arc::new(AtomicBool::new(false));
-        let mut parts = PartCounter::new(raw_content_type, too_many.clone());
+        let Some(mut parts) = PartCounter::new(raw_content_type, too_many.clone()) else {
+            return refuse(
+                accept,
+                StatusCode::BAD_REQUEST,
+                BAD_REQUEST,
+                "a multipart request needs a boundary",
+            );
+        };
         let reader = body
             .into_data_stream()
             .map_err(move |e| {

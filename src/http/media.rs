@@ -100,23 +100,33 @@ fn range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()> {
     if spec.contains(',') {
         return Ok(None);
     }
-    let (first, last) = spec.split_once('-').ok_or(())?;
+    // A header that does not parse is ignored (RFC 9110): the whole file is served.
+    let Some((first, last)) = spec.split_once('-') else {
+        return Ok(None);
+    };
     let (first, last) = (first.trim(), last.trim());
+    let number = |s: &str| s.parse::<u64>().ok();
     let (start, end) = if first.is_empty() {
         // The last N bytes.
-        let n: u64 = last.parse().map_err(|_| ())?;
+        let Some(n) = number(last) else {
+            return Ok(None);
+        };
         if n == 0 {
             return Err(());
         }
         (size.saturating_sub(n), size)
     } else {
-        let start: u64 = first.parse().map_err(|_| ())?;
+        let Some(start) = number(first) else {
+            return Ok(None);
+        };
         let end = if last.is_empty() {
             size
         } else {
-            let last: u64 = last.parse().map_err(|_| ())?;
+            let Some(last) = number(last) else {
+                return Ok(None);
+            };
             if last < start {
-                return Err(());
+                return Ok(None);
             }
             last.saturating_add(1).min(size)
         };
@@ -229,7 +239,8 @@ mod tests {
         assert_eq!(range(Some("bytes=-3"), 10), Ok(Some((7, 10))));
         assert_eq!(range(Some("bytes=8-100"), 10), Ok(Some((8, 10))));
         assert_eq!(range(Some("bytes=10-"), 10), Err(()));
-        assert_eq!(range(Some("bytes=5-2"), 10), Err(()));
+        assert_eq!(range(Some("bytes=5-2"), 10), Ok(None), "invalid: ignored");
+        assert_eq!(range(Some("bytes=abc"), 10), Ok(None), "invalid: ignored");
         assert_eq!(range(Some("bytes=-0"), 10), Err(()));
         assert_eq!(range(Some("bytes=0-1,4-5"), 10), Ok(None));
         assert_eq!(range(Some("items=0-1"), 10), Ok(None));

@@ -80,12 +80,27 @@ pub(crate) fn check(request: &mut Request, over_get: bool) -> Result<Operation, 
         OperationType::Mutation => "mutation",
         OperationType::Subscription => "subscription",
     });
-    let name = operation_name.or_else(|| match &doc.operations {
+    let name = operation_name.clone().or_else(|| match &doc.operations {
         DocumentOperations::Multiple(ops) if ops.len() == 1 => {
             ops.keys().next().map(|n| n.to_string())
         }
         _ => None,
     });
+    // One file part may fill many `uploadMedia` fields, each of which stores it.
+    if let Some((_, op)) = doc.operations.iter().find(|(n, _)| {
+        operation_name.is_none() || n.map(|n| n.as_str()) == operation_name.as_deref()
+    }) {
+        let uploads = variables::root_calls(op, &doc.fragments, "uploadMedia");
+        if uploads > crate::services::media::MAX_FILES {
+            return Err(request_error(
+                VALIDATION_FAILED,
+                format!(
+                    "an operation uploads at most {} files; this one calls uploadMedia {uploads} times",
+                    crate::services::media::MAX_FILES
+                ),
+            ));
+        }
+    }
     let prepared = variables::prepare(request, &doc)?;
     request.set_parsed_query(prepared.unwrap_or(doc));
     Ok(Operation { name, kind })

@@ -56,7 +56,6 @@ pub(crate) fn prepare(
     let Some((name, operation)) = selected(doc, request.operation_name.as_deref()) else {
         return Ok(None);
     };
-    check_uploads(request, operation, &doc.fragments)?;
     let mut unprovided = HashSet::new();
     for def in &operation.node.variable_definitions {
         let var = &def.node;
@@ -94,6 +93,8 @@ pub(crate) fn prepare(
             }
         }
     }
+    // After the defaults are in: a default can hold a forged marker too.
+    check_uploads(request, operation, &doc.fragments)?;
     let several = matches!(&doc.operations, DocumentOperations::Multiple(ops) if ops.len() > 1);
     if unprovided.is_empty() && !several {
         return Ok(None);
@@ -194,6 +195,39 @@ fn check_uploads(
     } else {
         Err(forged_upload())
     }
+}
+
+/// How many times the operation calls `field` at its root (through fragments too).
+/// Repeating a field is no alias: the library runs every copy.
+pub(crate) fn root_calls(
+    operation: &Positioned<OperationDefinition>,
+    fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
+    field: &str,
+) -> usize {
+    fn count(
+        set: &SelectionSet,
+        fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
+        field: &str,
+        depth: usize,
+    ) -> usize {
+        if depth > 32 {
+            return 0;
+        }
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(f) => usize::from(f.node.name.node.as_str() == field),
+                Selection::InlineFragment(f) => {
+                    count(&f.node.selection_set.node, fragments, field, depth + 1)
+                }
+                Selection::FragmentSpread(s) => fragments
+                    .get(&s.node.fragment_name.node)
+                    .map(|f| count(&f.node.selection_set.node, fragments, field, depth + 1))
+                    .unwrap_or(0),
+            })
+            .sum()
+    }
+    count(&operation.node.selection_set.node, fragments, field, 0)
 }
 
 fn variable_error(pos: async_graphql::Pos, name: &Name, message: String) -> ServerError {

@@ -20,6 +20,7 @@ on_both_backends!(
     avatars_are_the_callers_own_images,
     my_media_pages_newest_first_and_deletes_detach,
     forged_upload_markers_are_refused,
+    one_file_cannot_be_stored_many_times,
 );
 
 const MIB: usize = 1024 * 1024;
@@ -791,6 +792,10 @@ async fn forged_upload_markers_are_refused(app: TestApp) {
             "mutation { uploadMedia(file: \"#__graphql_file__:9\") { id } }",
             json!({}),
         ),
+        (
+            "mutation M($f: Upload = \"#__graphql_file__:x\") { uploadMedia(file: $f) { id } }",
+            json!({}),
+        ),
     ] {
         let body = app.gql_as(&user.token, query, variables.clone()).await;
         assert_eq!(code(&body), "BAD_USER_INPUT", "{variables}: {body}");
@@ -800,4 +805,75 @@ async fn forged_upload_markers_are_refused(app: TestApp) {
         .upload(&user.token, "ok.gif", "image/gif", gif(), None)
         .await;
     assert!(body["data"]["uploadMedia"].is_object(), "{body}");
+}
+
+/// One file part may fill many variables and fields, and each `uploadMedia` stores it: an
+/// operation calls it at most five times. A boundary parameter in capitals does not get
+/// past the file count either.
+async fn one_file_cannot_be_stored_many_times(app: TestApp) {
+    let user = app.register("many-copies@example.com", "USER").await;
+    let before = app.dbs.media_counts().await;
+    let fields = (0..6)
+        .map(|_| "uploadMedia(file: $file) { id }")
+        .collect::<Vec<_>>()
+        .join(" ");
+    let doc = format!("mutation Copies($file: Upload!) {{ {fields} }}");
+    let form = reqwest::multipart::Form::new()
+        .text(
+            "operations",
+            json!({"query": doc, "variables": {"file": null}}).to_string(),
+        )
+        .text("map", r#"{"0":["variables.file"]}"#)
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(gif()).file_name("a.gif"),
+        );
+    let resp = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&user.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+    assert_eq!(app.dbs.media_counts().await, before);
+
+    let boundary = "CapitalBoundary";
+    let mut raw = String::new();
+    let ops: Vec<Value> = (0..6)
+        .map(|_| json!({"query": crate::helpers::UPLOAD, "variables": {"file": null}}))
+        .collect();
+    let map: serde_json::Map<String, Value> = (0..6)
+        .map(|i| (i.to_string(), json!([format!("{i}.variables.file")])))
+        .collect();
+    raw.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{}\r\n",
+        Value::Array(ops)
+    ));
+    raw.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{}\r\n",
+        Value::Object(map)
+    ));
+    for i in 0..6 {
+        raw.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{i}\"; filename=\"{i}.gif\"\r\nContent-Type: image/gif\r\n\r\nGIF89a\r\n"));
+    }
+    raw.push_str(&format!("--{boundary}--\r\n"));
+    let resp = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&user.token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; BOUNDARY={boundary}"),
+        )
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(app.dbs.media_counts().await, before);
 }

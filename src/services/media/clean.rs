@@ -1,6 +1,8 @@
 //! What an upload is, decided by its bytes, and the copy of it that is stored: photos from
-//! phones carry EXIF with the GPS position and the device, so JPEG EXIF/XMP segments and
-//! PNG `eXIf` and text chunks are left out of the copy. The pixels are copied as they are
+//! phones carry EXIF with the GPS position and the device, so a JPEG keeps only the
+//! segments needed to show it (no EXIF/XMP, IPTC, comments, nor what follows its end
+//! marker) and a PNG loses its `eXIf` and text chunks. GIF and PDF files are stored as
+//! they come (their comments and document information stay). The pixels are copied as they are
 //! (no re-encoding); a JPEG's EXIF orientation is kept, rewritten as a minimal EXIF
 //! segment that holds nothing else, so the picture still shows the right way up.
 //!
@@ -65,35 +67,60 @@ fn broken(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_string())
 }
 
-/// JPEG: SOI, then segments (`FF xx` + a 16-bit length) up to the start of scan, after
-/// which the entropy-coded data runs to the end and is copied as it is.
+/// Whether a JPEG segment is needed to show the picture and says nothing about who took
+/// it, where or with what: JFIF (APP0), ICC colour profiles (APP2, but not the MPF index
+/// of further images), Adobe's colour transform (APP14), and the tables, frame and scan
+/// headers. EXIF/XMP (APP1), the other APPn (IPTC in APP13, vendor data) and comments go.
+fn keep_segment(marker: u8, body: &[u8]) -> bool {
+    match marker {
+        0xE0 | 0xEE => true,
+        0xE2 => body.starts_with(b"ICC_PROFILE\0"),
+        0xE1 | 0xE3..=0xED | 0xEF | 0xFE => false,
+        // DQT, DHT, DAC, DRI, SOFn, DNL, DHP, EXP: decoding data.
+        _ => true,
+    }
+}
+
+/// JPEG: SOI, then segments (`FF xx` + a 16-bit length), each start of scan followed by
+/// entropy-coded data up to the next marker (progressive files have several scans with
+/// tables between them), up to EOI. Whatever follows EOI (a second image, a phone's
+/// trailer, a motion-photo video) is left out: it carries metadata of its own.
 fn jpeg(input: &mut impl Read, output: &mut impl Write) -> io::Result<()> {
+    let mut input = io::BufReader::new(input);
     let mut soi = [0u8; 2];
     input.read_exact(&mut soi)?;
     output.write_all(&soi)?;
+    let mut pending: Option<u8> = None;
     loop {
-        let mut marker = [0u8; 2];
-        input
-            .read_exact(&mut marker)
-            .map_err(|_| broken("the JPEG ends before its image data"))?;
-        if marker[0] != 0xFF {
-            return Err(broken("the JPEG's segments are broken"));
-        }
-        // Fill bytes before a marker.
-        while marker[1] == 0xFF {
-            let mut b = [0u8; 1];
-            input.read_exact(&mut b)?;
-            marker[1] = b[0];
-        }
-        match marker[1] {
+        let marker = match pending.take() {
+            Some(m) => m,
+            None => {
+                let mut m = [0u8; 2];
+                input
+                    .read_exact(&mut m)
+                    .map_err(|_| broken("the JPEG ends before its end marker"))?;
+                if m[0] != 0xFF {
+                    return Err(broken("the JPEG's segments are broken"));
+                }
+                let mut code = m[1];
+                // Fill bytes before a marker.
+                while code == 0xFF {
+                    let mut b = [0u8; 1];
+                    input.read_exact(&mut b)?;
+                    code = b[0];
+                }
+                code
+            }
+        };
+        match marker {
+            0xD9 => {
+                output.write_all(&[0xFF, 0xD9])?;
+                return Ok(());
+            }
             // Markers without a length.
             0xD8 | 0x01 | 0xD0..=0xD7 => {
-                output.write_all(&marker)?;
+                output.write_all(&[0xFF, marker])?;
                 continue;
-            }
-            0xD9 => {
-                output.write_all(&marker)?;
-                return Ok(());
             }
             _ => {}
         }
@@ -103,32 +130,60 @@ fn jpeg(input: &mut impl Read, output: &mut impl Write) -> io::Result<()> {
         if len < 2 {
             return Err(broken("a JPEG segment has an impossible length"));
         }
-        let body_len = u64::from(len - 2);
-        if marker[1] == 0xE1 {
-            // APP1: EXIF or XMP (at most 64 KiB, so it may be read whole).
-            let mut body = Vec::with_capacity(body_len as usize);
-            input.take(body_len).read_to_end(&mut body)?;
-            if body.len() as u64 != body_len {
-                return Err(broken("a JPEG segment is cut short"));
-            }
-            if body.starts_with(b"Exif\0\0") {
-                if let Some(orientation) = exif_orientation(&body[6..]).filter(|o| *o != 1) {
-                    output.write_all(&minimal_exif(orientation))?;
-                }
-            }
-            // XMP and anything else in APP1 is left out.
-            continue;
-        }
-        output.write_all(&marker)?;
-        output.write_all(&len.to_be_bytes())?;
-        let copied = io::copy(&mut input.take(body_len), output)?;
-        if copied != body_len {
+        // At most 64 KiB: a segment may be read whole.
+        let mut body = Vec::with_capacity(usize::from(len - 2));
+        (&mut input)
+            .take(u64::from(len - 2))
+            .read_to_end(&mut body)?;
+        if body.len() != usize::from(len - 2) {
             return Err(broken("a JPEG segment is cut short"));
         }
-        if marker[1] == 0xDA {
-            // Start of scan: the image data, then EOI, as they are.
-            io::copy(input, output)?;
-            return Ok(());
+        if marker == 0xE1 && body.starts_with(b"Exif\0\0") {
+            if let Some(orientation) = exif_orientation(&body[6..]).filter(|o| *o != 1) {
+                output.write_all(&minimal_exif(orientation))?;
+            }
+            continue;
+        }
+        if !keep_segment(marker, &body) {
+            continue;
+        }
+        output.write_all(&[0xFF, marker])?;
+        output.write_all(&len.to_be_bytes())?;
+        output.write_all(&body)?;
+        if marker == 0xDA {
+            pending = Some(copy_scan(&mut input, output)?);
+        }
+    }
+}
+
+/// Copies entropy-coded data (where `FF 00` is a data byte and `FF D0`–`FF D7` restart
+/// markers) and returns the marker that ends it.
+fn copy_scan(input: &mut impl io::BufRead, output: &mut impl Write) -> io::Result<u8> {
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Err(broken("the JPEG ends inside its image data"));
+        }
+        match buf.iter().position(|b| *b == 0xFF) {
+            None => {
+                let n = buf.len();
+                output.write_all(buf)?;
+                input.consume(n);
+            }
+            Some(at) => {
+                output.write_all(&buf[..at])?;
+                input.consume(at + 1);
+                let mut next = [0u8; 1];
+                input.read_exact(&mut next)?;
+                // Fill bytes.
+                while next[0] == 0xFF {
+                    input.read_exact(&mut next)?;
+                }
+                match next[0] {
+                    0x00 | 0xD0..=0xD7 => output.write_all(&[0xFF, next[0]])?,
+                    marker => return Ok(marker),
+                }
+            }
         }
     }
 }
@@ -254,8 +309,18 @@ mod tests {
             out.extend_from_slice(body);
         }
         out.extend_from_slice(&[0xFF, 0xDB, 0x00, 0x04, 0x01, 0x02]);
+        out.extend_from_slice(&[0xFF, 0xED, 0x00, 0x09]);
+        out.extend_from_slice(b"IPTC:Ly");
+        out.extend_from_slice(&[0xFF, 0xFE, 0x00, 0x07]);
+        out.extend_from_slice(b"Lyon!");
         out.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x03, 0x00]);
-        out.extend_from_slice(&[0x11, 0x22, 0xFF, 0x00, 0x33, 0xFF, 0xD9]);
+        out.extend_from_slice(&[0x11, 0x22, 0xFF, 0x00, 0x33, 0xFF, 0xD0, 0x44]);
+        // A second scan after new tables, as progressive files have.
+        out.extend_from_slice(&[0xFF, 0xC4, 0x00, 0x03, 0x07]);
+        out.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x03, 0x01, 0x55, 0xFF, 0xD9]);
+        // A trailer after EOI (a phone's second image with its own EXIF).
+        out.extend_from_slice(&[0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x06]);
+        out.extend_from_slice(b"GPS!");
         out
     }
 
@@ -273,8 +338,13 @@ mod tests {
             !text.contains("GPS") && !text.contains("secret place"),
             "{text}"
         );
-        assert!(out
-            .ends_with(&[0xFF, 0xDA, 0x00, 0x03, 0x00, 0x11, 0x22, 0xFF, 0x00, 0x33, 0xFF, 0xD9]));
+        assert!(!text.contains("IPTC") && !text.contains("Lyon"), "{text}");
+        // Both scans (with restart markers and stuffed bytes) and the tables between them
+        // are kept as they are; what follows EOI is not.
+        assert!(out.ends_with(&[
+            0xFF, 0xDA, 0x00, 0x03, 0x00, 0x11, 0x22, 0xFF, 0x00, 0x33, 0xFF, 0xD0, 0x44, 0xFF,
+            0xC4, 0x00, 0x03, 0x07, 0xFF, 0xDA, 0x00, 0x03, 0x01, 0x55, 0xFF, 0xD9
+        ]));
         let app1 = out
             .windows(6)
             .position(|w| w == b"Exif\0\0")
