@@ -26,8 +26,8 @@ async fn main() -> anyhow::Result<()> {
             .id(id.clone())
             .chunk_size_bytes(255 * 1024)
             .await?;
-        // The API reads its temp file in pieces of one chunk; so does this.
-        for piece in bytes.chunks(255 * 1024) {
+        // The API hands the upload stream four chunks at a time; so does this.
+        for piece in bytes.chunks(4 * 255 * 1024) {
             upload.write_all(piece).await?;
         }
         upload.close().await?;

@@ -103,9 +103,14 @@ fn older_than(id: Uuid, age: Duration) -> bool {
 pub(crate) struct GridFsStore {
     client: Client,
     database: String,
+    /// One bucket for the process: the driver checks its indexes once per bucket.
+    bucket: mongodb::gridfs::GridFsBucket,
 }
 
 const CHUNK_SIZE: u32 = 255 * 1024;
+/// Bytes handed to the upload stream at a time: four chunks, which the driver inserts in
+/// one round trip.
+const WRITE_PIECE: usize = 4 * CHUNK_SIZE as usize;
 
 impl GridFsStore {
     pub(crate) async fn connect(url: &str, database: &str) -> anyhow::Result<GridFsStore> {
@@ -115,9 +120,12 @@ impl GridFsStore {
         options.server_selection_timeout = Some(Duration::from_secs(5));
         options.connect_timeout = Some(Duration::from_secs(5));
         options.app_name = Some("jolmood-api".into());
+        let client = Client::with_options(options)?;
+        let bucket = client.database(database).gridfs_bucket(None);
         let store = GridFsStore {
-            client: Client::with_options(options)?,
+            client,
             database: database.to_string(),
+            bucket,
         };
         store.ping().await?;
         store.ensure_indexes().await?;
@@ -197,21 +205,32 @@ impl MediaStore for GridFsStore {
     }
 
     async fn put(&self, meta: &StoredMedia, mut content: tokio::fs::File) -> anyhow::Result<()> {
-        let bucket = self.db().gridfs_bucket(None);
-        let mut upload = bucket
+        let mut upload = self
+            .bucket
             .open_upload_stream(&meta.filename)
             .id(Bson::String(meta.id.to_string()))
             .chunk_size_bytes(CHUNK_SIZE)
             .metadata(Self::to_doc(meta))
             .await?;
-        let mut buf = vec![0u8; CHUNK_SIZE as usize];
+        let mut buf = vec![0u8; WRITE_PIECE];
         let written: anyhow::Result<()> = async {
             loop {
-                let n = content.read(&mut buf).await?;
-                if n == 0 {
+                // Fill the piece (a file read may return less), so each write is whole
+                // chunks until the last.
+                let mut filled = 0;
+                while filled < buf.len() {
+                    match content.read(&mut buf[filled..]).await? {
+                        0 => break,
+                        n => filled += n,
+                    }
+                }
+                if filled == 0 {
                     break;
                 }
-                upload.write_all(&buf[..n]).await?;
+                upload.write_all(&buf[..filled]).await?;
+                if filled < buf.len() {
+                    break;
+                }
             }
             // Only `close` writes the files document: without it the upload is lost.
             upload.close().await?;

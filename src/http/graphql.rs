@@ -457,7 +457,13 @@ pub(crate) async fn post_handler(
         let opts = MultipartOptions::default()
             .max_file_size(MULTIPART_MAX_FILE)
             .max_num_files(MULTIPART_MAX_FILES);
-        match receive_batch_body(Some(raw_content_type), reader, opts).await {
+        let started = std::time::Instant::now();
+        let received = receive_batch_body(Some(raw_content_type), reader, opts).await;
+        tracing::debug!(
+            micros = started.elapsed().as_micros() as u64,
+            "multipart body received"
+        );
+        match received {
             Ok(batch) => batch,
             Err(async_graphql::ParseRequestError::PayloadTooLarge) => {
                 return refuse_with(

@@ -169,9 +169,11 @@ pub(crate) async fn upload(
 ) -> Result<StoredMedia> {
     let filename = sanitize_filename(&upload.filename);
     let content = upload.content;
+    let started = std::time::Instant::now();
     let prepared = tokio::task::spawn_blocking(move || prepare(content))
         .await
         .map_err(Error::internal)??;
+    let prepared_in = started.elapsed();
     let meta = StoredMedia {
         id: Uuid::now_v7(),
         owner,
@@ -188,6 +190,13 @@ pub(crate) async fn upload(
         .put(&meta, tokio::fs::File::from_std(prepared.file))
         .await
         .map_err(Error::internal)?;
+    tracing::debug!(
+        media = %meta.id,
+        bytes = meta.size,
+        prepare_micros = prepared_in.as_micros() as u64,
+        store_micros = (started.elapsed() - prepared_in).as_micros() as u64,
+        "upload stored"
+    );
     Ok(meta)
 }
 
