@@ -212,12 +212,7 @@ pub(crate) async fn visible(
     viewer: Option<&Viewer>,
     id: Uuid,
 ) -> Result<Option<StoredMedia>> {
-    let found = services
-        .stores
-        .media
-        .get(id)
-        .await
-        .map_err(Error::internal)?;
+    let found = find(services, id).await?;
     Ok(found.filter(|m| may_see(viewer, m)))
 }
 
@@ -266,12 +261,8 @@ pub(crate) fn cursor(meta: &StoredMedia) -> Cursor {
 /// `NOT_FOUND`, like one that does not exist; a public file of someone else's is
 /// `FORBIDDEN`. It is taken off any profile that shows it first.
 pub(crate) async fn delete(services: &SharedServices, viewer: &Viewer, id: Uuid) -> Result<()> {
-    let meta = services
-        .stores
-        .media
-        .get(id)
-        .await
-        .map_err(Error::internal)?
+    let meta = find(services, id)
+        .await?
         .filter(|m| may_see(Some(viewer), m))
         .ok_or_else(|| Error::NotFound("no such media".into()))?;
     if meta.owner != viewer.user_id && !viewer.is_admin() {
@@ -297,12 +288,8 @@ pub(crate) async fn claim_image(
     id: Uuid,
     field: &str,
 ) -> Result<()> {
-    let meta = services
-        .stores
-        .media
-        .get(id)
-        .await
-        .map_err(Error::internal)?
+    let meta = find(services, id)
+        .await?
         .filter(|m| m.owner == owner)
         .ok_or_else(|| {
             Error::bad_input(field, format!("{field} must name one of your own media"))
