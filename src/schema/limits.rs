@@ -69,13 +69,14 @@ pub(crate) fn check(request: &mut Request, over_get: bool) -> Result<Operation, 
             format!("the document uses {aliases} aliases; at most {MAX_ALIASES} are allowed"),
         ));
     }
-    if over_get && selected_type(&doc, operation_name.as_deref()) == Some(OperationType::Mutation) {
+    let ty = selected_type(&doc, operation_name.as_deref());
+    if over_get && ty == Some(OperationType::Mutation) {
         return Err(request_error(
             METHOD_NOT_ALLOWED,
             "mutations are only accepted over POST",
         ));
     }
-    let kind = selected_type(&doc, operation_name.as_deref()).map(|t| match t {
+    let kind = ty.map(|t| match t {
         OperationType::Query => "query",
         OperationType::Mutation => "mutation",
         OperationType::Subscription => "subscription",
@@ -87,9 +88,7 @@ pub(crate) fn check(request: &mut Request, over_get: bool) -> Result<Operation, 
         _ => None,
     });
     // One file part may fill many `uploadMedia` fields, each of which stores it.
-    if let Some((_, op)) = doc.operations.iter().find(|(n, _)| {
-        operation_name.is_none() || n.map(|n| n.as_str()) == operation_name.as_deref()
-    }) {
+    if let Some((_, op)) = variables::selected(&doc, operation_name.as_deref()) {
         let uploads = variables::root_calls(op, &doc.fragments, "uploadMedia");
         if uploads > crate::services::media::MAX_FILES {
             return Err(request_error(

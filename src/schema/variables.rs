@@ -240,7 +240,7 @@ fn variable_error(pos: async_graphql::Pos, name: &Name, message: String) -> Serv
 }
 
 /// The operation the request runs, as the library will select it.
-fn selected<'d>(
+pub(crate) fn selected<'d>(
     doc: &'d ExecutableDocument,
     name: Option<&str>,
 ) -> Option<(Option<Name>, &'d Positioned<OperationDefinition>)> {
