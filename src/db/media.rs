@@ -4,8 +4,10 @@
 //! name, time) lives with its bytes: `fs.files.metadata` in GridFS, a JSON file beside
 //! the bytes locally.
 //!
-//! Bytes arrive already checked and cleaned (`services::media`), as a file to stream
-//! from, and leave as a stream of chunks: no file is ever held whole in memory.
+//! Bytes arrive checked and cleaned (`services::media`) in pieces while the request body
+//! is still coming in, through a [`PendingWrite`], and leave as a stream of chunks: no
+//! file is ever held whole in memory. A file exists once its metadata is written, which
+//! is the last step of a write.
 
 use std::{
     collections::HashMap,
@@ -16,16 +18,16 @@ use std::{
 };
 
 use anyhow::Context;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
-use futures_util::{stream, AsyncWriteExt, Stream, TryStreamExt};
+use futures_util::{stream, Stream, TryStreamExt};
 use mongodb::{
     bson::{doc, Bson, Document},
     options::{ClientOptions, IndexOptions},
     Client, IndexModel,
 };
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use uuid::Uuid;
 
 /// What the store keeps of a file besides its bytes.
@@ -54,9 +56,8 @@ pub(crate) trait MediaStore: Send + Sync + 'static {
     /// Answers `Ok` when the store can serve reads and writes right now.
     async fn ping(&self) -> anyhow::Result<()>;
 
-    /// Stores `content` (read to its end) as the file `meta` describes. Nothing is left
-    /// behind when it fails.
-    async fn put(&self, meta: &StoredMedia, content: tokio::fs::File) -> anyhow::Result<()>;
+    /// Starts writing the bytes of a new file `id` (a fresh UUID v7, never reused).
+    async fn begin(&self, id: Uuid) -> anyhow::Result<Box<dyn PendingWrite>>;
 
     async fn get(&self, id: Uuid) -> anyhow::Result<Option<StoredMedia>>;
 
@@ -84,6 +85,23 @@ pub(crate) trait MediaStore: Send + Sync + 'static {
     async fn sweep(&self, age: Duration) -> anyhow::Result<u64>;
 }
 
+/// A file being written. Its bytes go to the store as they arrive; the file exists only
+/// once [`commit`](PendingWrite::commit) writes its metadata (GridFS: the files document,
+/// last, as the driver's own upload stream does). Dropped without a commit, it removes
+/// what it wrote; a crash leaves bytes without metadata, which `sweep` removes later.
+#[async_trait::async_trait]
+pub(crate) trait PendingWrite: Send + Sync {
+    /// Appends `piece` (of any length).
+    async fn write(&mut self, piece: Bytes) -> anyhow::Result<()>;
+
+    /// Makes the file exist as `meta` describes (`meta.id` is the id given to `begin`).
+    /// Nothing is left behind when it fails.
+    async fn commit(self: Box<Self>, meta: &StoredMedia) -> anyhow::Result<()>;
+
+    /// Removes what was written, now (dropping does it too, in the background).
+    async fn abort(self: Box<Self>);
+}
+
 /// True when a UUID v7's time lies more than `age` in the past (or it has none).
 fn older_than(id: Uuid, age: Duration) -> bool {
     let Some(ts) = id.get_timestamp() else {
@@ -103,14 +121,13 @@ fn older_than(id: Uuid, age: Duration) -> bool {
 pub(crate) struct GridFsStore {
     client: Client,
     database: String,
-    /// One bucket for the process: the driver checks its indexes once per bucket.
-    bucket: mongodb::gridfs::GridFsBucket,
 }
 
-const CHUNK_SIZE: u32 = 255 * 1024;
-/// Bytes handed to the upload stream at a time: four chunks, which the driver inserts in
-/// one round trip.
-const WRITE_PIECE: usize = 4 * CHUNK_SIZE as usize;
+/// The driver's default chunk size.
+const CHUNK_SIZE: usize = 255 * 1024;
+/// Chunks inserted per round trip: four, as the driver's upload stream does with 1 MiB
+/// writes.
+const CHUNKS_PER_INSERT: usize = 4;
 
 impl GridFsStore {
     pub(crate) async fn connect(url: &str, database: &str) -> anyhow::Result<GridFsStore> {
@@ -121,11 +138,9 @@ impl GridFsStore {
         options.connect_timeout = Some(Duration::from_secs(5));
         options.app_name = Some("jolmood-api".into());
         let client = Client::with_options(options)?;
-        let bucket = client.database(database).gridfs_bucket(None);
         let store = GridFsStore {
             client,
             database: database.to_string(),
-            bucket,
         };
         store.ping().await?;
         store.ensure_indexes().await?;
@@ -204,45 +219,16 @@ impl MediaStore for GridFsStore {
         Ok(())
     }
 
-    async fn put(&self, meta: &StoredMedia, mut content: tokio::fs::File) -> anyhow::Result<()> {
-        let mut upload = self
-            .bucket
-            .open_upload_stream(&meta.filename)
-            .id(Bson::String(meta.id.to_string()))
-            .chunk_size_bytes(CHUNK_SIZE)
-            .metadata(Self::to_doc(meta))
-            .await?;
-        let mut buf = vec![0u8; WRITE_PIECE];
-        let written: anyhow::Result<()> = async {
-            loop {
-                // Fill the piece (a file read may return less), so each write is whole
-                // chunks until the last.
-                let mut filled = 0;
-                while filled < buf.len() {
-                    match content.read(&mut buf[filled..]).await? {
-                        0 => break,
-                        n => filled += n,
-                    }
-                }
-                if filled == 0 {
-                    break;
-                }
-                upload.write_all(&buf[..filled]).await?;
-                if filled < buf.len() {
-                    break;
-                }
-            }
-            // Only `close` writes the files document: without it the upload is lost.
-            upload.close().await?;
-            Ok(())
-        }
-        .await;
-        if let Err(e) = written {
-            // Deletes the chunks written so far (a closed stream refuses: nothing to undo).
-            let _ = upload.abort().await;
-            return Err(e);
-        }
-        Ok(())
+    async fn begin(&self, id: Uuid) -> anyhow::Result<Box<dyn PendingWrite>> {
+        Ok(Box::new(GridFsWrite {
+            files: self.files(),
+            chunks: self.chunks(),
+            id: id.to_string(),
+            carry: BytesMut::new(),
+            next_n: 0,
+            length: 0,
+            committed: false,
+        }))
     }
 
     async fn get(&self, id: Uuid) -> anyhow::Result<Option<StoredMedia>> {
@@ -318,7 +304,7 @@ impl MediaStore for GridFsStore {
 
     /// GridFS downloads have no offset: the read starts at the chunk that holds `start`.
     async fn read(&self, meta: &StoredMedia, start: u64, end: u64) -> anyhow::Result<ByteStream> {
-        let chunk = u64::from(CHUNK_SIZE);
+        let chunk = CHUNK_SIZE as u64;
         let files = self
             .files()
             .find_one(doc! { "_id": meta.id.to_string() })
@@ -418,6 +404,101 @@ impl MediaStore for GridFsStore {
     }
 }
 
+/// A GridFS file being written chunk by chunk, as the GridFS spec lays it out: chunk
+/// documents `{files_id, n, data}` of [`CHUNK_SIZE`] bytes (the last one shorter), then
+/// the files document. Written by hand rather than through the driver's upload stream,
+/// whose metadata must be known before the first byte (here the size, hash and owner's
+/// choices are known only at the end).
+struct GridFsWrite {
+    files: mongodb::Collection<Document>,
+    chunks: mongodb::Collection<Document>,
+    id: String,
+    /// Bytes not yet making a whole chunk.
+    carry: BytesMut,
+    next_n: i32,
+    length: u64,
+    committed: bool,
+}
+
+impl GridFsWrite {
+    /// Inserts the whole chunks held (and, when `last`, the short one), in one round trip.
+    async fn flush(&mut self, last: bool) -> anyhow::Result<()> {
+        let mut docs = Vec::new();
+        while self.carry.len() >= CHUNK_SIZE || (last && !self.carry.is_empty()) {
+            let take = self.carry.len().min(CHUNK_SIZE);
+            let data = self.carry.split_to(take);
+            docs.push(doc! {
+                "files_id": &self.id,
+                "n": self.next_n,
+                "data": Bson::Binary(mongodb::bson::Binary {
+                    subtype: mongodb::bson::spec::BinarySubtype::Generic,
+                    bytes: data.to_vec(),
+                }),
+            });
+            self.next_n += 1;
+        }
+        if !docs.is_empty() {
+            self.chunks.insert_many(docs).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl PendingWrite for GridFsWrite {
+    async fn write(&mut self, piece: Bytes) -> anyhow::Result<()> {
+        self.length += piece.len() as u64;
+        self.carry.extend_from_slice(&piece);
+        if self.carry.len() >= CHUNKS_PER_INSERT * CHUNK_SIZE {
+            self.flush(false).await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>, meta: &StoredMedia) -> anyhow::Result<()> {
+        self.flush(true).await?;
+        self.files
+            .insert_one(doc! {
+                "_id": &self.id,
+                "length": i64::try_from(self.length)?,
+                "chunkSize": CHUNK_SIZE as i32,
+                "uploadDate": mongodb::bson::DateTime::now(),
+                "filename": &meta.filename,
+                "metadata": GridFsStore::to_doc(meta),
+            })
+            .await?;
+        self.committed = true;
+        Ok(())
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        if self.next_n > 0 {
+            if let Err(e) = self.chunks.delete_many(doc! { "files_id": &self.id }).await {
+                tracing::warn!(error = %e, media = %self.id, "removing an unfinished upload failed; the sweeper will");
+            }
+        }
+        self.committed = true;
+    }
+}
+
+impl Drop for GridFsWrite {
+    /// An upload that did not commit takes its chunks with it.
+    fn drop(&mut self) {
+        if self.committed || self.next_n == 0 {
+            return;
+        }
+        let chunks = self.chunks.clone();
+        let id = std::mem::take(&mut self.id);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = chunks.delete_many(doc! { "files_id": &id }).await {
+                    tracing::warn!(error = %e, media = %id, "removing an unfinished upload failed; the sweeper will");
+                }
+            });
+        }
+    }
+}
+
 // ----------------------------------------------------------------------------- local files
 
 /// Files under a local folder, for the embedded default: `files/<id>` holds the bytes,
@@ -425,6 +506,58 @@ impl MediaStore for GridFsStore {
 /// <id>` lists an owner's files for `myMedia`, and `tmp/` holds uploads in progress.
 pub(crate) struct LocalStore {
     root: PathBuf,
+}
+
+/// A local file being written into `tmp/`; a commit renames it into `files/` and then
+/// writes its metadata (the file exists from then on).
+struct LocalWrite {
+    store: LocalStore,
+    tmp: PathBuf,
+    file: tokio::fs::File,
+    committed: bool,
+}
+
+#[async_trait::async_trait]
+impl PendingWrite for LocalWrite {
+    async fn write(&mut self, piece: Bytes) -> anyhow::Result<()> {
+        self.file.write_all(&piece).await?;
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>, meta: &StoredMedia) -> anyhow::Result<()> {
+        let store = &self.store;
+        let written: anyhow::Result<()> = async {
+            self.file.sync_all().await?;
+            tokio::fs::rename(&self.tmp, store.bytes_path(meta.id)).await?;
+            tokio::fs::create_dir_all(store.owner_dir(meta.owner)).await?;
+            tokio::fs::write(store.owner_dir(meta.owner).join(meta.id.to_string()), b"").await?;
+            store.write_meta(meta).await
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = tokio::fs::remove_file(store.bytes_path(meta.id)).await;
+            let _ =
+                tokio::fs::remove_file(store.owner_dir(meta.owner).join(meta.id.to_string())).await;
+            return Err(e);
+        }
+        self.committed = true;
+        Ok(())
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        let _ = tokio::fs::remove_file(&self.tmp).await;
+        self.committed = true;
+    }
+}
+
+impl Drop for LocalWrite {
+    /// An upload that did not commit takes its bytes with it (a failed commit may have
+    /// moved them already: removing a missing file is fine).
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 impl LocalStore {
@@ -471,26 +604,17 @@ impl MediaStore for LocalStore {
         Ok(())
     }
 
-    async fn put(&self, meta: &StoredMedia, mut content: tokio::fs::File) -> anyhow::Result<()> {
-        let tmp = self.root.join("tmp").join(meta.id.to_string());
-        let written: anyhow::Result<()> = async {
-            let mut out = tokio::fs::File::create(&tmp).await?;
-            tokio::io::copy(&mut content, &mut out).await?;
-            out.sync_all().await?;
-            tokio::fs::rename(&tmp, self.bytes_path(meta.id)).await?;
-            tokio::fs::create_dir_all(self.owner_dir(meta.owner)).await?;
-            tokio::fs::write(self.owner_dir(meta.owner).join(meta.id.to_string()), b"").await?;
-            self.write_meta(meta).await
-        }
-        .await;
-        if let Err(e) = written {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            let _ = tokio::fs::remove_file(self.bytes_path(meta.id)).await;
-            let _ =
-                tokio::fs::remove_file(self.owner_dir(meta.owner).join(meta.id.to_string())).await;
-            return Err(e);
-        }
-        Ok(())
+    async fn begin(&self, id: Uuid) -> anyhow::Result<Box<dyn PendingWrite>> {
+        let tmp = self.root.join("tmp").join(id.to_string());
+        let file = tokio::fs::File::create(&tmp).await?;
+        Ok(Box::new(LocalWrite {
+            store: LocalStore {
+                root: self.root.clone(),
+            },
+            tmp,
+            file,
+            committed: false,
+        }))
     }
 
     async fn get(&self, id: Uuid) -> anyhow::Result<Option<StoredMedia>> {

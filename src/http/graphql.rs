@@ -5,10 +5,7 @@
 
 use std::net::SocketAddr;
 
-use async_graphql::{
-    http::{receive_batch_body, MultipartOptions},
-    BatchRequest, Request, Response,
-};
+use async_graphql::{BatchRequest, Request, Response};
 use axum::{
     body::Body,
     extract::{
@@ -16,11 +13,16 @@ use axum::{
     },
     response::IntoResponse,
 };
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use tracing::Instrument;
 
-use super::{client::client_info, ws, AppState, MAX_BODY};
+use super::{
+    client::client_info,
+    json::{parse_json, read_json_body, BodyError},
+    multipart::{self, Refusal},
+    ws, AppState, MAX_BODY,
+};
 use crate::{
     error::{request_error_body, Error},
     schema::{
@@ -28,20 +30,16 @@ use crate::{
         errors::{is_request_error, label, BAD_REQUEST, METHOD_NOT_ALLOWED},
         limits::{self, MAX_BATCH},
     },
-    services::auth::{authenticate_header, sessions::ClientInfo, Auth},
+    services::{
+        auth::{authenticate_header, sessions::ClientInfo, Auth},
+        media::receive as received,
+    },
 };
 use http_body_util::Limited;
 use std::sync::{
     atomic::{AtomicBool, Ordering},
     Arc,
 };
-
-/// JSON bodies larger than this are refused before parsing.
-pub(crate) const MAX_JSON_BODY: usize = 1024 * 1024;
-/// The largest upload the multipart parser accepts. The exact 10 MiB limit is enforced
-/// while the file is stored, so the client gets `PAYLOAD_TOO_LARGE` as a GraphQL error.
-const MULTIPART_MAX_FILE: usize = 11 * 1024 * 1024;
-const MULTIPART_MAX_FILES: usize = crate::services::media::MAX_FILES;
 
 const JSON: &str = "application/json";
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -202,153 +200,6 @@ async fn run(
     }
 }
 
-/// Counts the parts of a multipart body as it streams by and cuts it after the
-/// `operations` and `map` parts and [`MULTIPART_MAX_FILES`] files: the parser writes every
-/// file part to a temp file before anything can look at the request, and does not limit
-/// how many there are.
-struct PartCounter {
-    /// `--boundary`, as every part (and the closing delimiter) begins.
-    delimiter: Vec<u8>,
-    /// The end of the previous chunk, for a delimiter split across two chunks.
-    tail: Vec<u8>,
-    seen: usize,
-    too_many: Arc<AtomicBool>,
-}
-
-impl PartCounter {
-    /// `None` when the content type names no boundary (the parser refuses it too).
-    fn new(content_type: &str, too_many: Arc<AtomicBool>) -> Option<PartCounter> {
-        // The parser's own reading of the boundary, whatever its case or quoting.
-        let boundary = multer::parse_boundary(content_type)
-            .ok()
-            .filter(|b| !b.is_empty())?;
-        Some(PartCounter {
-            delimiter: format!("--{boundary}").into_bytes(),
-            tail: Vec::new(),
-            seen: 0,
-            too_many,
-        })
-    }
-
-    fn pass(&mut self, chunk: bytes::Bytes) -> std::io::Result<bytes::Bytes> {
-        {
-            let mut window = std::mem::take(&mut self.tail);
-            window.extend_from_slice(&chunk);
-            let d = &self.delimiter;
-            let mut at = 0;
-            let mut matched_to = 0;
-            while at + d.len() <= window.len() {
-                if &window[at..at + d.len()] == d.as_slice() {
-                    self.seen += 1;
-                    at += d.len();
-                    matched_to = at;
-                } else {
-                    at += 1;
-                }
-            }
-            // What may begin a delimiter that the next chunk completes (never bytes of
-            // one already counted).
-            let from = matched_to.max(window.len().saturating_sub(d.len() - 1));
-            let keep = window.len() - from;
-            self.tail = window[window.len() - keep..].to_vec();
-        }
-        // operations + map + files, and the closing delimiter.
-        if self.seen > 2 + MULTIPART_MAX_FILES + 1 {
-            self.too_many.store(true, Ordering::Relaxed);
-            return Err(std::io::Error::other("too many files"));
-        }
-        Ok(chunk)
-    }
-}
-
-enum BodyError {
-    TooLarge,
-    Broken,
-}
-
-/// Reads a JSON body of at most [`MAX_JSON_BODY`] bytes. A larger body is read to its end
-/// (up to the server-wide limit) and dropped, so the client receives the 413 instead of a
-/// connection reset in the middle of its upload.
-async fn read_json_body(body: Body) -> Result<Vec<u8>, BodyError> {
-    let mut stream = body.into_data_stream();
-    let mut buf = Vec::new();
-    let mut too_large = false;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| {
-            if too_large {
-                BodyError::TooLarge
-            } else {
-                BodyError::Broken
-            }
-        })?;
-        if buf.len() + chunk.len() > MAX_JSON_BODY {
-            too_large = true;
-            buf = Vec::new();
-        }
-        if !too_large {
-            buf.extend_from_slice(&chunk);
-        }
-    }
-    if too_large {
-        Err(BodyError::TooLarge)
-    } else {
-        Ok(buf)
-    }
-}
-
-/// Parses a JSON body: an object is one operation, an array a batch of at most 10.
-fn parse_json(bytes: &[u8]) -> Result<BatchRequest, (StatusCode, String)> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
-    let one = |v: serde_json::Value| -> Result<Request, (StatusCode, String)> {
-        if !v.is_object() {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                "each operation must be a JSON object".into(),
-            ));
-        }
-        if !v.get("query").is_some_and(serde_json::Value::is_string) {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                "a GraphQL request needs a `query` string".into(),
-            ));
-        }
-        serde_json::from_value::<Request>(v).map_err(|e| {
-            (
-                StatusCode::BAD_REQUEST,
-                format!("not a GraphQL request: {e}"),
-            )
-        })
-    };
-    match value {
-        serde_json::Value::Array(items) => {
-            if items.is_empty() {
-                return Err((
-                    StatusCode::BAD_REQUEST,
-                    "an empty batch has nothing to run".into(),
-                ));
-            }
-            if items.len() > MAX_BATCH {
-                return Err((
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "a batch holds at most {MAX_BATCH} operations; this one has {}",
-                        items.len()
-                    ),
-                ));
-            }
-            Ok(BatchRequest::Batch(
-                items.into_iter().map(one).collect::<Result<_, _>>()?,
-            ))
-        }
-        other => Ok(BatchRequest::Single(one(other)?)),
-    }
-}
-
 /// The rules every batch obeys, whatever its encoding: at most [`MAX_BATCH`] operations,
 /// none empty.
 fn check_batch(batch: &BatchRequest) -> Result<(), String> {
@@ -414,7 +265,7 @@ pub(crate) async fn post_handler(
     }
     let body = Body::new(Limited::new(body, MAX_BODY));
 
-    let batch = if content_type.starts_with("multipart/form-data") {
+    let (batch, arrivals) = if content_type.starts_with("multipart/form-data") {
         // A form post is a "simple" request browsers send cross-site without a preflight;
         // demanding a header a form cannot set keeps such uploads from being forged.
         let preflighted = [
@@ -435,66 +286,23 @@ pub(crate) async fn post_handler(
         }
         let cut = Arc::new(AtomicBool::new(false));
         let seen_cut = cut.clone();
-        let too_many = Arc::new(AtomicBool::new(false));
-        let Some(mut parts) = PartCounter::new(raw_content_type, too_many.clone()) else {
-            return refuse(
-                accept,
-                StatusCode::BAD_REQUEST,
-                BAD_REQUEST,
-                "a multipart request needs a boundary",
-            );
-        };
-        let reader = body
-            .into_data_stream()
-            .map_err(move |e| {
-                if e.to_string().contains("length limit") {
-                    seen_cut.store(true, Ordering::Relaxed);
-                }
-                std::io::Error::other(e)
-            })
-            .and_then(move |chunk| futures_util::future::ready(parts.pass(chunk)))
-            .into_async_read();
-        let opts = MultipartOptions::default()
-            .max_file_size(MULTIPART_MAX_FILE)
-            .max_num_files(MULTIPART_MAX_FILES);
+        let body = Body::from_stream(body.into_data_stream().map_err(move |e| {
+            if e.to_string().contains("length limit") {
+                seen_cut.store(true, Ordering::Relaxed);
+            }
+            e
+        }));
         let started = std::time::Instant::now();
-        let received = receive_batch_body(Some(raw_content_type), reader, opts).await;
+        let received = multipart::receive(&state.services, raw_content_type, body, cut).await;
         tracing::debug!(
             micros = started.elapsed().as_micros() as u64,
             "multipart body received"
         );
         match received {
-            Ok(batch) => batch,
-            Err(async_graphql::ParseRequestError::PayloadTooLarge) => {
-                return refuse_with(
-                    accept,
-                    Error::PayloadTooLarge("the upload is larger than 10 MiB".into()),
-                )
-            }
-            Err(_) if too_many.load(Ordering::Relaxed) => {
-                return refuse_with(
-                    accept,
-                    Error::bad_input(
-                        "file",
-                        format!("a request carries at most {MULTIPART_MAX_FILES} files"),
-                    ),
-                )
-            }
-            // The body was cut at the request limit (the parser reports it as a broken
-            // stream).
-            Err(_) if cut.load(Ordering::Relaxed) => {
-                return refuse_with(
-                    accept,
-                    Error::PayloadTooLarge("the request is larger than 12 MiB".into()),
-                )
-            }
-            Err(e) => {
-                return refuse(
-                    accept,
-                    StatusCode::BAD_REQUEST,
-                    BAD_REQUEST,
-                    &format!("invalid multipart request: {e}"),
-                )
+            Ok(parsed) => (parsed.batch, parsed.arrivals),
+            Err(Refusal::Error(e)) => return refuse_with(accept, e),
+            Err(Refusal::Malformed(message)) => {
+                return refuse(accept, StatusCode::BAD_REQUEST, BAD_REQUEST, &message)
             }
         }
     } else if content_type.starts_with(JSON) || content_type.starts_with(GRAPHQL_RESPONSE_JSON) {
@@ -516,7 +324,7 @@ pub(crate) async fn post_handler(
             }
         };
         match parse_json(&bytes) {
-            Ok(b) => b,
+            Ok(b) => (b, Vec::new()),
             Err((status, message)) => return refuse(accept, status, BAD_REQUEST, &message),
         }
     } else {
@@ -526,14 +334,20 @@ pub(crate) async fn post_handler(
         );
     };
 
-    if let Err(message) = check_batch(&batch) {
-        return refuse(accept, StatusCode::BAD_REQUEST, BAD_REQUEST, &message);
+    let response = async {
+        if let Err(message) = check_batch(&batch) {
+            return refuse(accept, StatusCode::BAD_REQUEST, BAD_REQUEST, &message);
+        }
+        let auth = match authenticate(&state, &headers).await {
+            Ok(a) => a,
+            Err(e) => return e.into_response(),
+        };
+        run(&state, accept, auth, client, batch, false).await
     }
-    let auth = match authenticate(&state, &headers).await {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
-    run(&state, accept, auth, client, batch, false).await
+    .await;
+    // Uploads no operation took are gone before the client reads the answer.
+    received::discard(&arrivals).await;
+    response
 }
 
 pub(crate) async fn get_handler(

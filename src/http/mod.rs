@@ -5,8 +5,10 @@ mod client;
 mod graphiql;
 mod graphql;
 mod health;
+mod json;
 mod media;
 mod metrics;
+mod multipart;
 mod request_id;
 mod ws;
 

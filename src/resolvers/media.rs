@@ -11,7 +11,13 @@ use crate::{
         ids,
         media::{Media, MediaVisibility},
     },
-    services::{media, page::Page},
+    services::{
+        media::{
+            self,
+            receive::{self, Inbox},
+        },
+        page::Page,
+    },
 };
 
 #[derive(Default)]
@@ -66,17 +72,14 @@ impl MediaMutation {
         >,
     ) -> Result<Media> {
         let viewer = ctx.viewer()?;
-        let value = file
-            .value(ctx)
-            .map_err(|e| Error::bad_input("file", format!("the upload cannot be read: {e}")))?;
-        let upload = media::NewUpload {
-            filename: value.filename,
-            content: value.content,
-        };
-        let stored = media::upload(
+        let arrival = ctx
+            .data_opt::<Inbox>()
+            .and_then(|inbox| inbox.get(file.0))
+            .ok_or_else(|| Error::bad_input("file", "no such file part in this request"))?;
+        let stored = receive::store(
             ctx.services()?,
             viewer.user_id,
-            upload,
+            &arrival,
             visibility.unwrap_or(MediaVisibility::Private).as_str(),
         )
         .await?;

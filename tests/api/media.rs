@@ -21,6 +21,8 @@ on_both_backends!(
     my_media_pages_newest_first_and_deletes_detach,
     forged_upload_markers_are_refused,
     one_file_cannot_be_stored_many_times,
+    one_part_fills_many_variables_and_batches_carry_files,
+    parts_come_in_order_and_untaken_files_vanish,
 );
 
 const MIB: usize = 1024 * 1024;
@@ -876,4 +878,150 @@ async fn one_file_cannot_be_stored_many_times(app: TestApp) {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
     assert_eq!(app.dbs.media_counts().await, before);
+}
+
+/// POSTs a multipart form to /graphql (with the token when given, else the preflight
+/// header a browser client sends); the status and the JSON body.
+async fn post_form(
+    app: &TestApp,
+    token: Option<&str>,
+    form: reqwest::multipart::Form,
+) -> (StatusCode, Value) {
+    let mut req = app.http.post(app.url("/graphql")).multipart(form);
+    req = match token {
+        Some(t) => req.bearer_auth(t),
+        None => req.header("apollo-require-preflight", "true"),
+    };
+    let resp = req.send().await.expect("upload request");
+    let status = resp.status();
+    (status, resp.json().await.expect("json body"))
+}
+
+fn file_part(name: &str, bytes: Vec<u8>) -> reqwest::multipart::Part {
+    reqwest::multipart::Part::bytes(bytes).file_name(name.to_string())
+}
+
+/// One file part mapped to two variables of one document (as apollo-upload-client
+/// deduplicates a file used twice) stores two files with the same bytes; a batch of two
+/// uploads stores one file each.
+async fn one_part_fills_many_variables_and_batches_carry_files(app: TestApp) {
+    let user = app.register("twice@example.com", "USER").await;
+    // Three GridFS chunks, so the second file is a copy across chunk boundaries.
+    let doc = pdf(700_000);
+    let query = "mutation Twice($a: Upload!, $b: Upload!, $visibility: MediaVisibility) {
+      first: uploadMedia(file: $a) { id size visibility }
+      second: uploadMedia(file: $b, visibility: $visibility) { id size visibility }
+    }";
+    let form = reqwest::multipart::Form::new()
+        .text(
+            "operations",
+            json!({"query": query, "operationName": "Twice", "variables": {"a": null, "b": null}})
+                .to_string(),
+        )
+        .text("map", r#"{"0":["variables.a","variables.b"]}"#)
+        .part("0", file_part("plan.pdf", doc.clone()));
+    let (status, body) = post_form(&app, Some(&user.token), form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first = &body["data"]["first"];
+    let second = &body["data"]["second"];
+    assert_ne!(first["id"], second["id"], "{body}");
+    for media in [first, second] {
+        assert_eq!(media["size"].as_u64(), Some(doc.len() as u64), "{body}");
+        assert_eq!(
+            media["visibility"], "PRIVATE",
+            "the omitted variable keeps the default"
+        );
+        let id = media["id"].as_str().unwrap();
+        let auth = bearer(&user.token);
+        let (status, headers, stored) =
+            get(&app, &format!("/media/{id}"), &[("authorization", &auth)]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(stored, doc, "{id} holds the bytes sent");
+        assert_eq!(headers["etag"], format!("\"{}\"", sha256(&doc)).as_str());
+    }
+
+    let before = app.dbs.media_counts().await;
+    let operations = json!([
+        {"query": crate::helpers::UPLOAD, "operationName": "Upload", "variables": {"file": null}},
+        {"query": crate::helpers::UPLOAD, "operationName": "Upload", "variables": {"file": null, "visibility": "PUBLIC"}},
+    ]);
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text(
+            "map",
+            r#"{"a":["0.variables.file"],"b":["1.variables.file"]}"#,
+        )
+        .part("a", file_part("one.gif", gif()))
+        .part("b", file_part("two.png", png(false)));
+    let (status, body) = post_form(&app, Some(&user.token), form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body[0]["data"]["uploadMedia"]["contentType"], "image/gif",
+        "{body}"
+    );
+    assert_eq!(
+        body[0]["data"]["uploadMedia"]["visibility"], "PRIVATE",
+        "{body}"
+    );
+    assert_eq!(
+        body[1]["data"]["uploadMedia"]["contentType"], "image/png",
+        "{body}"
+    );
+    assert_eq!(
+        body[1]["data"]["uploadMedia"]["visibility"], "PUBLIC",
+        "{body}"
+    );
+    let after = app.dbs.media_counts().await;
+    assert_eq!(after.0, before.0 + 2, "two files stored");
+}
+
+/// The spec's order (operations, map, files) is required, since a file cannot be checked
+/// before its map; a file that no operation takes (here: a caller without a token) is
+/// gone by the time the answer arrives.
+async fn parts_come_in_order_and_untaken_files_vanish(app: TestApp) {
+    let user = app.register("order@example.com", "USER").await;
+    let before = app.dbs.media_counts().await;
+    let operations =
+        json!({"query": crate::helpers::UPLOAD, "variables": {"file": null}}).to_string();
+
+    let form = reqwest::multipart::Form::new()
+        .part("0", file_part("early.gif", gif()))
+        .text("operations", operations.clone())
+        .text("map", r#"{"0":["variables.file"]}"#);
+    let (status, body) = post_form(&app, Some(&user.token), form).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(code(&body), "BAD_REQUEST", "{body}");
+    assert!(
+        body.get("data").is_none(),
+        "a request error has no data: {body}"
+    );
+
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.clone())
+        .text("map", r#"{"0":["variables.file"],"1":["variables.file"]}"#)
+        .part("0", file_part("only.gif", gif()));
+    let (status, body) = post_form(&app, Some(&user.token), form).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a mapped part is missing: {body}"
+    );
+    assert_eq!(
+        app.dbs.media_counts().await,
+        before,
+        "nothing kept of the part that came"
+    );
+
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations)
+        .text("map", r#"{"0":["variables.file"]}"#)
+        .part("0", file_part("big.pdf", pdf(600_000)));
+    let (status, body) = post_form(&app, None, form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
+    assert_eq!(
+        app.dbs.media_counts().await,
+        before,
+        "the file nobody took is gone when the answer arrives"
+    );
 }

@@ -2,31 +2,25 @@
 //! and PDF documents. Private by default; a file used as an avatar or in a post becomes
 //! public. Only this module talks to the media store.
 //!
-//! An upload reaches a resolver as a temp file (the multipart parser writes it before any
-//! resolver runs). From there it is checked (size, type by its bytes), copied once into
-//! a second temp file without its identifying metadata (hashing and counting the bytes
-//! that are kept), and streamed into the store with complete metadata. A refused upload
-//! leaves nothing: both temp files are anonymous and vanish when dropped, and a failed
-//! store write removes what it wrote.
+//! An upload is checked (size, type by its bytes), cleaned of identifying metadata and
+//! written into the store while its request body is still arriving ([`receive`]); it
+//! becomes a file when `uploadMedia` takes it. A refused or abandoned upload leaves
+//! nothing: what was written is removed, and no temp file is involved.
 
 pub(crate) mod clean;
+pub(crate) mod receive;
 
-use std::{
-    io::{Read, Seek, SeekFrom, Write},
-    time::Duration,
-};
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use uuid::Uuid;
 
-use self::clean::Kind;
 use crate::{
     db::media::{ByteStream, StoredMedia},
     error::{Error, Result},
     services::{
         auth::Viewer,
-        now,
         page::{Cursor, Page},
         users, SharedServices,
     },
@@ -43,12 +37,6 @@ pub(crate) const ORPHAN_AGE: Duration = Duration::from_secs(3600);
 
 pub(crate) const PUBLIC: &str = "PUBLIC";
 pub(crate) const PRIVATE: &str = "PRIVATE";
-
-/// A file as the client sent it.
-pub(crate) struct NewUpload {
-    pub filename: String,
-    pub content: std::fs::File,
-}
 
 /// A display name: no directories, no control characters, at most 255 bytes (cut at a
 /// character boundary); `file` when nothing is left.
@@ -71,133 +59,6 @@ pub(crate) fn sanitize_filename(raw: &str) -> String {
     } else {
         out
     }
-}
-
-/// A writer that hashes and counts what passes through it.
-struct Hashing<W> {
-    inner: W,
-    hash: Sha256,
-    size: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// The checked, cleaned copy of an upload, ready to stream into the store.
-struct Prepared {
-    kind: Kind,
-    file: std::fs::File,
-    sha256: String,
-    size: u64,
-}
-
-/// Checks `content` and writes its clean copy (blocking: runs off the async threads).
-fn prepare(mut content: std::fs::File) -> Result<Prepared> {
-    // The parser's file descriptor is shared with the request's other uses of the same
-    // upload: its offset may be anywhere.
-    content.seek(SeekFrom::Start(0)).map_err(Error::internal)?;
-    let len = content.metadata().map_err(Error::internal)?.len();
-    if len > MAX_FILE_BYTES {
-        return Err(Error::PayloadTooLarge(format!(
-            "a file may hold at most {MAX_FILE_BYTES} bytes (10 MiB); this one has {len}"
-        )));
-    }
-    let mut head = [0u8; 8];
-    let got = read_up_to(&mut content, &mut head).map_err(Error::internal)?;
-    let kind = clean::sniff(&head[..got]).ok_or_else(|| {
-        Error::UnsupportedMediaType("only JPEG, PNG, GIF and PDF files are accepted".into())
-    })?;
-    content.seek(SeekFrom::Start(0)).map_err(Error::internal)?;
-    let out = tempfile::tempfile().map_err(Error::internal)?;
-    let mut hashing = Hashing {
-        inner: std::io::BufWriter::new(out),
-        hash: Sha256::new(),
-        size: 0,
-    };
-    // `take` holds the copy to the size checked above, whatever the file does meanwhile.
-    let mut input = std::io::BufReader::new(content.take(MAX_FILE_BYTES));
-    clean::copy_clean(kind, &mut input, &mut hashing).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::InvalidData {
-            Error::bad_input(
-                "file",
-                format!("the file is not a valid {}: {e}", kind.content_type()),
-            )
-        } else {
-            Error::internal(e)
-        }
-    })?;
-    let Hashing { inner, hash, size } = hashing;
-    let mut file = inner
-        .into_inner()
-        .map_err(|e| Error::internal(e.into_error()))?;
-    file.seek(SeekFrom::Start(0)).map_err(Error::internal)?;
-    Ok(Prepared {
-        kind,
-        file,
-        sha256: hex::encode(hash.finalize()),
-        size,
-    })
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..])? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    Ok(got)
-}
-
-/// Stores an upload of `owner`'s.
-pub(crate) async fn upload(
-    services: &SharedServices,
-    owner: Uuid,
-    upload: NewUpload,
-    visibility: &'static str,
-) -> Result<StoredMedia> {
-    let filename = sanitize_filename(&upload.filename);
-    let content = upload.content;
-    let started = std::time::Instant::now();
-    let prepared = tokio::task::spawn_blocking(move || prepare(content))
-        .await
-        .map_err(Error::internal)??;
-    let prepared_in = started.elapsed();
-    let meta = StoredMedia {
-        id: Uuid::now_v7(),
-        owner,
-        filename,
-        content_type: prepared.kind.content_type().into(),
-        size: prepared.size,
-        sha256: prepared.sha256,
-        visibility: visibility.into(),
-        created_at: now(),
-    };
-    services
-        .stores
-        .media
-        .put(&meta, tokio::fs::File::from_std(prepared.file))
-        .await
-        .map_err(Error::internal)?;
-    tracing::debug!(
-        media = %meta.id,
-        bytes = meta.size,
-        prepare_micros = prepared_in.as_micros() as u64,
-        store_micros = (started.elapsed() - prepared_in).as_micros() as u64,
-        "upload stored"
-    );
-    Ok(meta)
 }
 
 /// Whether `viewer` may see `meta`: anyone a public file, the owner and admins a private one.
