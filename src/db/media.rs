@@ -224,6 +224,7 @@ impl MediaStore for GridFsStore {
             files: self.files(),
             chunks: self.chunks(),
             id: id.to_string(),
+            ready: Vec::new(),
             carry: BytesMut::new(),
             next_n: 0,
             length: 0,
@@ -413,7 +414,9 @@ struct GridFsWrite {
     files: mongodb::Collection<Document>,
     chunks: mongodb::Collection<Document>,
     id: String,
-    /// Bytes not yet making a whole chunk.
+    /// Whole chunks not inserted yet (slices of the pieces written: no copy).
+    ready: Vec<Bytes>,
+    /// The start of a chunk that the next piece completes.
     carry: BytesMut,
     next_n: i32,
     length: u64,
@@ -421,12 +424,13 @@ struct GridFsWrite {
 }
 
 impl GridFsWrite {
-    /// Inserts the whole chunks held (and, when `last`, the short one), in one round trip.
-    async fn flush(&mut self, last: bool) -> anyhow::Result<()> {
-        let mut docs = Vec::new();
-        while self.carry.len() >= CHUNK_SIZE || (last && !self.carry.is_empty()) {
-            let take = self.carry.len().min(CHUNK_SIZE);
-            let data = self.carry.split_to(take);
+    /// Inserts the chunks ready, in one round trip.
+    async fn insert_ready(&mut self) -> anyhow::Result<()> {
+        if self.ready.is_empty() {
+            return Ok(());
+        }
+        let mut docs = Vec::with_capacity(self.ready.len());
+        for data in self.ready.drain(..) {
             docs.push(doc! {
                 "files_id": &self.id,
                 "n": self.next_n,
@@ -437,26 +441,38 @@ impl GridFsWrite {
             });
             self.next_n += 1;
         }
-        if !docs.is_empty() {
-            self.chunks.insert_many(docs).await?;
-        }
+        self.chunks.insert_many(docs).await?;
         Ok(())
     }
 }
 
 #[async_trait::async_trait]
 impl PendingWrite for GridFsWrite {
-    async fn write(&mut self, piece: Bytes) -> anyhow::Result<()> {
+    async fn write(&mut self, mut piece: Bytes) -> anyhow::Result<()> {
         self.length += piece.len() as u64;
+        if !self.carry.is_empty() {
+            let take = (CHUNK_SIZE - self.carry.len()).min(piece.len());
+            self.carry.extend_from_slice(&piece.split_to(take));
+            if self.carry.len() == CHUNK_SIZE {
+                self.ready.push(self.carry.split().freeze());
+            }
+        }
+        while piece.len() >= CHUNK_SIZE {
+            self.ready.push(piece.split_to(CHUNK_SIZE));
+        }
         self.carry.extend_from_slice(&piece);
-        if self.carry.len() >= CHUNKS_PER_INSERT * CHUNK_SIZE {
-            self.flush(false).await?;
+        if self.ready.len() >= CHUNKS_PER_INSERT {
+            self.insert_ready().await?;
         }
         Ok(())
     }
 
     async fn commit(mut self: Box<Self>, meta: &StoredMedia) -> anyhow::Result<()> {
-        self.flush(true).await?;
+        if !self.carry.is_empty() {
+            let last = self.carry.split().freeze();
+            self.ready.push(last);
+        }
+        self.insert_ready().await?;
         self.files
             .insert_one(doc! {
                 "_id": &self.id,

@@ -240,7 +240,7 @@ fn multer_refusal(e: multer::Error, cut: &AtomicBool) -> Refusal {
     match e {
         multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => {
             Refusal::Error(Error::PayloadTooLarge(
-                "a part of the request is over its limit (10 MiB for a file)".into(),
+                "a part of the request is over its limit (1 MiB for operations and map, 10 MiB for a file)".into(),
             ))
         }
         multer::Error::StreamReadFailed(_) => cut_refusal(cut),

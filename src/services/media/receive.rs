@@ -17,7 +17,7 @@ use std::{
     sync::Arc,
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -32,8 +32,9 @@ use crate::{
 
 /// Cleaned bytes handed to the store at a time: four GridFS chunks, one insert.
 const PIECE_BYTES: usize = 4 * 255 * 1024;
-/// Body chunks queued for the cleaner (hyper hands over at most a few dozen KiB each).
-const QUEUED_CHUNKS: usize = 32;
+/// Body chunks queued for the cleaner. Few: a chunk from hyper can hold hundreds of KiB,
+/// and the cleaner keeps up with the network anyway.
+const QUEUED_CHUNKS: usize = 4;
 
 /// A file part whose bytes are in the store, not yet a file.
 pub(crate) struct Received {
@@ -102,7 +103,7 @@ where
         };
         let mut output = PieceWriter {
             tx: to_store,
-            buf: BytesMut::with_capacity(PIECE_BYTES),
+            buf: Vec::with_capacity(PIECE_BYTES),
             hash: Sha256::new(),
             size: 0,
         };
@@ -172,6 +173,7 @@ where
             return Err(e);
         }
     };
+    tracing::debug!(media = %id, bytes = size, "upload received into the store");
     Ok(Received {
         id,
         kind,
@@ -206,7 +208,8 @@ impl Read for ChannelReader {
 /// The cleaner's output: hashed, counted, and sent to the store in pieces.
 struct PieceWriter {
     tx: mpsc::Sender<Bytes>,
-    buf: BytesMut,
+    /// One piece's worth, allocated once per piece (a piece sent is owned by the store).
+    buf: Vec<u8>,
     hash: Sha256,
     size: u64,
 }
@@ -221,7 +224,7 @@ impl PieceWriter {
     /// Sends what is left; the size and hex SHA-256 of everything written.
     fn finish(mut self) -> io::Result<(u64, String)> {
         if !self.buf.is_empty() {
-            let rest = self.buf.split().freeze();
+            let rest = Bytes::from(std::mem::take(&mut self.buf));
             self.send(rest)?;
         }
         Ok((self.size, hex::encode(self.hash.finalize_reset())))
@@ -230,14 +233,16 @@ impl PieceWriter {
 
 impl Write for PieceWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.hash.update(data);
-        self.size += data.len() as u64;
-        self.buf.extend_from_slice(data);
-        while self.buf.len() >= PIECE_BYTES {
-            let piece = self.buf.split_to(PIECE_BYTES).freeze();
-            self.send(piece)?;
+        // Never past a piece's end, so the buffer keeps its one allocation.
+        let n = data.len().min(PIECE_BYTES - self.buf.len());
+        self.hash.update(&data[..n]);
+        self.size += n as u64;
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == PIECE_BYTES {
+            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(PIECE_BYTES));
+            self.send(Bytes::from(full))?;
         }
-        Ok(data.len())
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
