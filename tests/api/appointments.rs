@@ -42,7 +42,7 @@ const MINE: &str = "query Mine($status: AppointmentStatus, $from: DateTime, $to:
     totalCount pageInfo { hasNextPage endCursor } nodes { id status startsAt }
   }
 }";
-const EVENTS: &str = "subscription Events { bookingEvents { type at appointment { id status coach { id } client { id } } } }";
+const EVENTS: &str = "subscription Events { bookingEvents { type at appointment { id status cancelReason coach { id } client { id } } } }";
 
 async fn spawn_with_admin(backend: Backend) -> Option<TestApp> {
     TestApp::spawn_with(backend, |c| {
@@ -719,6 +719,17 @@ async fn suspending_a_coach_cancels_their_future_appointments(app: TestApp) {
     let cl = app.register("sus-client@example.com", "USER").await;
     let first = booked(&app, &cl.token, &c, day_at(9, 10 * 60)).await;
     let second = booked(&app, &cl.token, &c, day_at(10, 10 * 60)).await;
+    let base = app.base.clone();
+    let mut client_ws = subscribe(&app.ws_url, &app, &base, "graphql-ws", &cl.token, 1).await;
+    let mut coach_ws = subscribe(
+        &app.ws_url,
+        &app,
+        &base,
+        "graphql-transport-ws",
+        &c.token,
+        2,
+    )
+    .await;
     let admin = admin_token(&app).await;
     let body = app
         .gql_as(
@@ -732,6 +743,31 @@ async fn suspending_a_coach_cancels_their_future_appointments(app: TestApp) {
         let body = app.gql_as(&cl.token, ONE, json!({"id": id})).await;
         assert_eq!(body["data"]["appointment"]["status"], "CANCELLED", "{body}");
     }
+    // The client hears of both cancellations; the coach's subscription ends with 4403,
+    // as every subscription of a suspended user does.
+    let mut heard = Vec::new();
+    for _ in 0..2 {
+        let e = next_event(&mut client_ws).await;
+        assert_eq!(e["type"], "CANCELLED", "{e}");
+        assert_eq!(e["appointment"]["cancelReason"], "coach suspended", "{e}");
+        heard.push(e["appointment"]["id"].as_str().unwrap().to_string());
+    }
+    heard.sort();
+    let mut want = vec![first.clone(), second.clone()];
+    want.sort();
+    assert_eq!(heard, want);
+    let closed = loop {
+        match coach_ws.next(Duration::from_secs(10)).await {
+            crate::helpers::ws::Event::Closed(code, _) => break code,
+            crate::helpers::ws::Event::Message(m) => {
+                assert_eq!(
+                    m["payload"]["data"]["bookingEvents"]["type"], "CANCELLED",
+                    "{m}"
+                )
+            }
+        }
+    };
+    assert_eq!(closed, Some(4403));
     let slots = slot_starts(&app, &c, day_at(9, 0), day_at(10, 0)).await;
     assert!(
         slots.is_empty(),

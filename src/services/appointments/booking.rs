@@ -28,7 +28,7 @@ use super::{
 use crate::{
     db::appointments::appointment,
     error::{Error, Result},
-    services::{auth::Viewer, now, text, SharedServices},
+    services::{admin::audit, auth::Viewer, now, text, SharedServices},
 };
 
 /// Longest notes a client may leave with a booking.
@@ -277,13 +277,28 @@ async fn expire(
     Ok(events)
 }
 
-/// The housekeeping sweep: writes down every expired PENDING appointment, with events.
-/// Safe on every replica at once. Returns how many it expired.
+/// The housekeeping sweep: writes down every expired PENDING appointment, with events
+/// and an audit entry each (no person acted: no actor). Safe on every replica at once.
+/// Returns how many it expired.
 pub(crate) async fn sweep_expired(services: &SharedServices) -> Result<usize> {
     let txn = services.stores.appointments.begin().await?;
     let events = expire(&txn, now(), Condition::all()).await?;
     txn.commit().await?;
     let n = events.len();
+    for event in &events {
+        audit::record(
+            &services.stores.admin,
+            audit::Entry {
+                action: "expireAppointment".into(),
+                target_type: "Appointment".into(),
+                target_id: Some(event.appointment_id.to_string()),
+                outcome: "success".into(),
+                details: Some(NOT_CONFIRMED.into()),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
     services.events.committed(events);
     Ok(n)
 }

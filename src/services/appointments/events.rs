@@ -379,6 +379,36 @@ mod tests {
         assert!(d.seen.len() <= SEEN);
     }
 
+    fn event(seq: i64, coach: Uuid, client: Uuid) -> Event {
+        Event {
+            seq,
+            kind: Kind::Booked,
+            appointment_id: Uuid::now_v7(),
+            coach_id: Some(coach),
+            client_id: Some(client),
+            at: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn subscribers_get_their_own_events_and_a_slow_one_is_dropped() {
+        use futures_util::StreamExt;
+        let bus = Bus::new(DatabaseBackend::Sqlite);
+        let (coach, client, stranger) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let mut of_client = Box::pin(bus.subscribe(client));
+        let mut of_stranger = Box::pin(bus.subscribe(stranger));
+        assert_eq!(bus.subscribers(), 2);
+        bus.committed(vec![event(1, coach, client)]);
+        let got = of_client.next().await.unwrap().unwrap();
+        assert_eq!(got.seq, 1);
+        // The stranger fell behind by more than the channel holds: dropped, not buffered.
+        for seq in 2..(CAPACITY as i64 + 10) {
+            bus.committed(vec![event(seq, coach, client)]);
+        }
+        assert!(matches!(of_stranger.next().await, Some(Err(Lagged))));
+        assert!(of_stranger.next().await.is_none());
+    }
+
     #[test]
     fn a_notification_payload_is_small() {
         let event = Event {
