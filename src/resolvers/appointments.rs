@@ -78,11 +78,15 @@ impl AppointmentsQuery {
         };
         let (rows, total) =
             listing::mine(ctx.services()?, ctx.viewer()?.user_id, filter, &page).await?;
-        let rows = rows
-            .into_iter()
-            .map(|r| (listing::cursor(&r), Appointment(r)))
-            .collect();
-        Ok(connection(&page, rows, total))
+        let cursors: Vec<_> = rows.iter().map(listing::cursor).collect();
+        let look = ctx.look_ahead();
+        let selections = [look.field("nodes"), look.field("edges").field("node")];
+        let nodes = Appointment::load_page(ctx, rows, &selections).await?;
+        Ok(connection(
+            &page,
+            cursors.into_iter().zip(nodes).collect(),
+            total,
+        ))
     }
 
     /// An appointment, for its coach, its client and admins; null for anybody else.
@@ -90,7 +94,7 @@ impl AppointmentsQuery {
     async fn appointment(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Appointment>> {
         let id = ids::parse("id", &id)?;
         let found = listing::visible(ctx.services()?, ctx.viewer()?, id).await?;
-        Ok(found.map(Appointment))
+        Ok(found.map(Appointment::new))
     }
 }
 
@@ -165,7 +169,7 @@ impl AppointmentsMutation {
         let row =
             booking::book(ctx.services()?, viewer.user_id, coach_id, starts_at, notes).await?;
         ctx.audit_target("Appointment", row.id);
-        Ok(Appointment(row))
+        Ok(Appointment::new(row))
     }
 
     /// Confirms a PENDING appointment (its coach).
@@ -202,7 +206,7 @@ async fn change(
     let id = ids::parse("id", id)?;
     ctx.audit_target("Appointment", id);
     let row = booking::transition(ctx.services()?, ctx.viewer()?, id, transition, reason).await?;
-    Ok(Appointment(row))
+    Ok(Appointment::new(row))
 }
 
 #[derive(Default)]

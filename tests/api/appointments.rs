@@ -79,6 +79,7 @@ appointment_tests!(
     an_appointment_is_visible_to_its_parties_and_admins_only,
     suspending_a_coach_cancels_their_future_appointments,
     booking_events_reach_both_parties_and_nobody_else,
+    a_page_of_appointments_loads_its_people_in_one_batch,
 );
 
 /// Midnight UTC `days` from today, plus `minutes`.
@@ -968,4 +969,45 @@ mod postgres_only {
         );
         let _ = db.close().await;
     }
+}
+
+/// Statements each database ran so far (from `/metrics`).
+async fn statements(app: &TestApp, db: &str) -> u64 {
+    let text = app.get_text("/metrics").await;
+    let prefix = format!("jolmood_db_statements_total{{database=\"{db}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {db} counter in {text}"))
+}
+
+async fn a_page_of_appointments_loads_its_people_in_one_batch(app: TestApp) {
+    let cl = app.register("batch-client@example.com", "USER").await;
+    for i in 0..6 {
+        let c = coach(&app, &format!("batch-coach{i}@example.com"), 60, false).await;
+        booked(&app, &cl.token, &c, day_at(13, (8 + i) * 60)).await;
+    }
+    let query = "query Page($first: Int) { myAppointments(first: $first) { nodes {
+        coach { profile { displayName } coachProfile { headline sessionMinutes } }
+        client { profile { displayName } } } } }";
+    let mut costs = Vec::new();
+    for first in [2, 6] {
+        let before = statements(&app, "users").await;
+        let body = app.gql_as(&cl.token, query, json!({"first": first})).await;
+        let after = statements(&app, "users").await;
+        let nodes = body["data"]["myAppointments"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), first as usize, "{body}");
+        assert!(nodes
+            .iter()
+            .all(|n| n["coach"]["coachProfile"]["headline"] == "Coach"));
+        costs.push(after - before);
+    }
+    assert_eq!(
+        costs[0], costs[1],
+        "a page of 6 costs what a page of 2 does"
+    );
+    assert!(
+        costs[1] <= 2,
+        "profiles and coach profiles in one batch each: {costs:?}"
+    );
 }

@@ -275,8 +275,20 @@ pub(crate) async fn listen(services: crate::services::SharedServices) {
     let db = services.stores.appointments.clone();
     let bus = &services.events;
     let pool = db.get_postgres_connection_pool().clone();
-    let mut delivered: Option<Delivered> = None;
     let mut backoff = Duration::from_millis(100);
+    // Events up to the last one written now predate this process: only later ones are
+    // sent. Read before the first LISTEN, and replayed after it like after any
+    // reconnection, so nothing committed in between is lost.
+    let mut delivered = loop {
+        match last_seq(&db).await {
+            Ok(seq) => break Delivered::new(seq),
+            Err(e) => {
+                tracing::warn!(error = %e, "booking events: cannot read the log, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
     loop {
         let connected = async {
             let mut listener = PgListener::connect_with(&pool).await?;
@@ -298,25 +310,12 @@ pub(crate) async fn listen(services: crate::services::SharedServices) {
         };
         backoff = Duration::from_millis(100);
         // Listening now: whatever committed before is in the table.
-        match &mut delivered {
-            None => match last_seq(&db).await {
-                Ok(seq) => delivered = Some(Delivered::new(seq)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "booking events: cannot read the log, retrying");
-                    tokio::time::sleep(backoff).await;
-                    continue;
-                }
-            },
-            Some(d) => {
-                if let Err(e) = replay(&db, bus, d).await {
-                    tracing::warn!(error = %e, "booking events: replay failed, reconnecting");
-                    continue;
-                }
-            }
-        }
-        let Some(d) = delivered.as_mut() else {
+        if let Err(e) = replay(&db, bus, &mut delivered).await {
+            tracing::warn!(error = %e, "booking events: replay failed, reconnecting");
+            tokio::time::sleep(backoff).await;
             continue;
-        };
+        }
+        let d = &mut delivered;
         loop {
             match tokio::time::timeout(HEARTBEAT, listener.try_recv()).await {
                 Ok(Ok(Some(n))) => match serde_json::from_str::<Event>(n.payload()) {

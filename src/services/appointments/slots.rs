@@ -176,7 +176,8 @@ impl Plan<'_> {
             }
             kept.push(span);
         }
-        kept.retain(|s| !self.busy.iter().any(|b| b.overlaps(s)));
+        let busy = merged(self.busy);
+        kept.retain(|s| !touches(&busy, s));
         kept
     }
 
@@ -197,6 +198,28 @@ impl Plan<'_> {
             (end.with_timezone(&self.tz).naive_local() == local_end).then_some(Span { start, end })
         })
     }
+}
+
+/// `spans` sorted and merged into disjoint intervals, so each slot is checked against
+/// them by binary search instead of against every busy span.
+fn merged(spans: &[Span]) -> Vec<Span> {
+    let mut sorted = spans.to_vec();
+    sorted.sort();
+    let mut out: Vec<Span> = Vec::with_capacity(sorted.len());
+    for span in sorted {
+        match out.last_mut() {
+            Some(last) if span.start <= last.end => last.end = last.end.max(span.end),
+            _ => out.push(span),
+        }
+    }
+    out
+}
+
+/// True when `slot` overlaps one of the disjoint, sorted `busy` intervals.
+fn touches(busy: &[Span], slot: &Span) -> bool {
+    let first_ending_after = busy.partition_point(|b| b.end <= slot.start);
+    busy.get(first_ending_after)
+        .is_some_and(|b| b.overlaps(slot))
 }
 
 #[cfg(test)]
@@ -539,6 +562,25 @@ mod tests {
                 utc("2030-01-01T17:00:00Z")
             ]
         );
+    }
+
+    #[test]
+    fn busy_time_is_merged_before_it_is_searched() {
+        let at = |m: i64| utc("2030-01-01T00:00:00Z") + Duration::minutes(m);
+        let span = |a: i64, b: i64| Span {
+            start: at(a),
+            end: at(b),
+        };
+        let busy = merged(&[span(50, 70), span(0, 10), span(5, 20), span(20, 30)]);
+        assert_eq!(busy, vec![span(0, 30), span(50, 70)]);
+        assert!(touches(&busy, &span(25, 40)));
+        assert!(
+            !touches(&busy, &span(30, 50)),
+            "touching ends do not overlap"
+        );
+        assert!(touches(&busy, &span(40, 55)));
+        assert!(!touches(&busy, &span(70, 90)));
+        assert!(touches(&busy, &span(-10, 100)));
     }
 
     #[test]
