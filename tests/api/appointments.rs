@@ -80,6 +80,7 @@ appointment_tests!(
     suspending_a_coach_cancels_their_future_appointments,
     booking_events_reach_both_parties_and_nobody_else,
     a_page_of_appointments_loads_its_people_in_one_batch,
+    slots_are_computed_in_the_coach_timezone,
 );
 
 /// Midnight UTC `days` from today, plus `minutes`.
@@ -1009,5 +1010,43 @@ async fn a_page_of_appointments_loads_its_people_in_one_batch(app: TestApp) {
     assert!(
         costs[1] <= 2,
         "profiles and coach profiles in one batch each: {costs:?}"
+    );
+}
+
+async fn slots_are_computed_in_the_coach_timezone(app: TestApp) {
+    let rules: Vec<Value> = (1..=7)
+        .map(|d| json!({"weekday": d, "startTime": "09:00", "endTime": "11:00"}))
+        .collect();
+    // The coach profile's own timezone: Kolkata is UTC+05:30, no DST.
+    let india = app.register("tz-india@example.com", "COACH").await;
+    app.gql_as(
+        &india.token,
+        UPSERT,
+        json!({"h": "Coach", "s": [], "tz": "Asia/Kolkata"}),
+    )
+    .await;
+    app.gql_as(&india.token, SET_AVAILABILITY, json!({"rules": rules}))
+        .await;
+    let slots = slot_starts(&app, &india, day_at(4, 0), day_at(5, 0)).await;
+    assert_eq!(slots, vec![day_at(4, 3 * 60 + 30), day_at(4, 4 * 60 + 30)]);
+    // Without one, the user profile's: Tokyo is UTC+9, so 09:00 is midnight UTC.
+    let japan = app.register("tz-japan@example.com", "COACH").await;
+    app.gql_as(
+        &japan.token,
+        "mutation Tz($tz: String) { updateProfile(timezone: $tz) { id } }",
+        json!({"tz": "Asia/Tokyo"}),
+    )
+    .await;
+    app.gql_as(&japan.token, UPSERT, json!({"h": "Coach", "s": []}))
+        .await;
+    app.gql_as(&japan.token, SET_AVAILABILITY, json!({"rules": rules}))
+        .await;
+    let slots = slot_starts(&app, &japan, day_at(4, 0), day_at(5, 0)).await;
+    assert_eq!(slots, vec![day_at(4, 0), day_at(4, 60)]);
+    let body = book(&app, &india.token, &japan, day_at(4, 60)).await;
+    assert_eq!(
+        parse(&body["data"]["bookAppointment"]["endsAt"]),
+        day_at(4, 120),
+        "{body}"
     );
 }
