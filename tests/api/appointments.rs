@@ -719,8 +719,6 @@ async fn an_appointment_is_visible_to_its_parties_and_admins_only(app: TestApp) 
 async fn suspending_a_coach_cancels_their_future_appointments(app: TestApp) {
     let c = coach(&app, "sus-coach@example.com", 60, false).await;
     let cl = app.register("sus-client@example.com", "USER").await;
-    let first = booked(&app, &cl.token, &c, day_at(9, 10 * 60)).await;
-    let second = booked(&app, &cl.token, &c, day_at(10, 10 * 60)).await;
     let base = app.base.clone();
     let mut client_ws = subscribe(&app.ws_url, &app, &base, "graphql-ws", &cl.token, 1).await;
     let mut coach_ws = subscribe(
@@ -732,6 +730,11 @@ async fn suspending_a_coach_cancels_their_future_appointments(app: TestApp) {
         2,
     )
     .await;
+    let first = booked(&app, &cl.token, &c, day_at(9, 10 * 60)).await;
+    let second = booked(&app, &cl.token, &c, day_at(10, 10 * 60)).await;
+    for _ in 0..2 {
+        assert_eq!(next_event(&mut client_ws).await["type"], "BOOKED");
+    }
     let admin = admin_token(&app).await;
     let body = app
         .gql_as(
@@ -762,10 +765,8 @@ async fn suspending_a_coach_cancels_their_future_appointments(app: TestApp) {
         match coach_ws.next(Duration::from_secs(10)).await {
             crate::helpers::ws::Event::Closed(code, _) => break code,
             crate::helpers::ws::Event::Message(m) => {
-                assert_eq!(
-                    m["payload"]["data"]["bookingEvents"]["type"], "CANCELLED",
-                    "{m}"
-                )
+                let kind = &m["payload"]["data"]["bookingEvents"]["type"];
+                assert!(kind == "BOOKED" || kind == "CANCELLED", "{m}")
             }
         }
     };

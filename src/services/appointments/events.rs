@@ -5,18 +5,19 @@
 //! PostgreSQL the same transaction sends `pg_notify` (ids only, far under the 8,000-byte
 //! limit); PostgreSQL delivers it at COMMIT, so nobody hears of a change that rolled back.
 //! Each process LISTENs on one dedicated connection ([`listen`]) and fans the events out
-//! to its subscribers through a bounded broadcast channel. sqlx's listener loses what is
+//! to its subscribers through bounded broadcast channels, one per subscribed user. sqlx's listener loses what is
 //! sent while it reconnects, and a half-open TCP connection can hang a receive: the
 //! connection is heartbeaten when idle, rebuilt after any failure, and after every
 //! (re)connection the rows numbered since the last event seen are replayed from the
 //! table, so a subscriber misses nothing across a database blip. Embedded, the change
 //! publishes straight to the broadcast channel after its commit.
 //!
-//! The broadcast channel is bounded: a subscriber that falls more than its capacity
-//! behind is told so ([`Lagged`]) and dropped, never holding memory without bound.
+//! The channels are bounded: a subscriber that falls more than their capacity behind is
+//! told so ([`Lagged`]) and dropped, never holding memory without bound.
 
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -38,8 +39,8 @@ use crate::{
 pub(crate) const CHANNEL: &str = "jolmood_booking_events";
 /// The `application_name` of the LISTEN connection, so operators can tell it apart.
 pub(crate) const LISTENER_NAME: &str = "jolmood-booking-listener";
-/// Events a subscriber may fall behind by before it is dropped.
-const CAPACITY: usize = 1024;
+/// Events one user's subscribers may fall behind by before they are dropped.
+const CAPACITY: usize = 64;
 /// An idle LISTEN connection is checked this often.
 const HEARTBEAT: Duration = Duration::from_secs(10);
 /// How long a heartbeat may take before the connection counts as dead.
@@ -92,11 +93,6 @@ pub(crate) struct Event {
 }
 
 impl Event {
-    /// True when `user` is the coach or the client of the appointment.
-    pub(crate) fn concerns(&self, user: Uuid) -> bool {
-        self.coach_id == Some(user) || self.client_id == Some(user)
-    }
-
     fn from_row(row: booking_event::Model) -> Option<Event> {
         Some(Event {
             seq: row.seq,
@@ -113,18 +109,21 @@ impl Event {
 #[derive(Debug)]
 pub(crate) struct Lagged;
 
+/// Each subscribed user's channel, by user id: an event wakes only the subscribers of
+/// its coach and its client, whatever the number of subscribers of the process.
+type Routes = Arc<Mutex<HashMap<Uuid, broadcast::Sender<Event>>>>;
+
 /// This process's fan-out of booking events to its subscribers.
 pub(crate) struct Bus {
-    tx: broadcast::Sender<Event>,
+    routes: Routes,
     /// True when events travel through PostgreSQL (the listener publishes them).
     notify: bool,
 }
 
 impl Bus {
     pub(crate) fn new(backend: DatabaseBackend) -> Bus {
-        let (tx, _) = broadcast::channel(CAPACITY);
         Bus {
-            tx,
+            routes: Routes::default(),
             notify: backend == DatabaseBackend::Postgres,
         }
     }
@@ -136,8 +135,7 @@ impl Bus {
             return;
         }
         for event in events {
-            // No subscriber at all is not an error.
-            let _ = self.tx.send(event);
+            self.publish(event);
         }
     }
 
@@ -147,29 +145,76 @@ impl Bus {
         &self,
         user: Uuid,
     ) -> impl futures_util::Stream<Item = std::result::Result<Event, Lagged>> + Send + 'static {
-        let rx = self.tx.subscribe();
-        futures_util::stream::unfold(Some(rx), move |rx| async move {
-            let mut rx = rx?;
-            loop {
-                match rx.recv().await {
-                    Ok(event) if event.concerns(user) => return Some((Ok(event), Some(rx))),
-                    Ok(_) => continue,
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        return Some((Err(Lagged), None))
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
+        let rx = match self.routes.lock() {
+            Ok(mut routes) => Some(
+                routes
+                    .entry(user)
+                    .or_insert_with(|| broadcast::channel(CAPACITY).0)
+                    .subscribe(),
+            ),
+            Err(_) => None,
+        };
+        let sub = Subscription {
+            rx,
+            user,
+            routes: self.routes.clone(),
+        };
+        futures_util::stream::unfold(sub, |mut sub| async move {
+            let rx = sub.rx.as_mut()?;
+            match rx.recv().await {
+                Ok(event) => Some((Ok(event), sub)),
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    sub.rx = None;
+                    Some((Err(Lagged), sub))
                 }
+                Err(broadcast::error::RecvError::Closed) => None,
             }
         })
     }
 
     /// Subscribers of this process now (for `/metrics`).
     pub(crate) fn subscribers(&self) -> usize {
-        self.tx.receiver_count()
+        self.routes
+            .lock()
+            .map(|r| r.values().map(|tx| tx.receiver_count()).sum())
+            .unwrap_or(0)
     }
 
     fn publish(&self, event: Event) {
-        let _ = self.tx.send(event);
+        let Ok(routes) = self.routes.lock() else {
+            return;
+        };
+        let mut parties = [event.coach_id, event.client_id];
+        if parties[0] == parties[1] {
+            parties[1] = None;
+        }
+        for user in parties.into_iter().flatten() {
+            if let Some(tx) = routes.get(&user) {
+                // A channel without receivers left is removed by its last subscription.
+                let _ = tx.send(event.clone());
+            }
+        }
+    }
+}
+
+/// One subscriber's receiver; when it goes, the user's channel goes with its last one.
+struct Subscription {
+    rx: Option<broadcast::Receiver<Event>>,
+    user: Uuid,
+    routes: Routes,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        drop(self.rx.take());
+        if let Ok(mut routes) = self.routes.lock() {
+            if routes
+                .get(&self.user)
+                .is_some_and(|tx| tx.receiver_count() == 0)
+            {
+                routes.remove(&self.user);
+            }
+        }
     }
 }
 
@@ -391,21 +436,35 @@ mod tests {
 
     #[tokio::test]
     async fn subscribers_get_their_own_events_and_a_slow_one_is_dropped() {
-        use futures_util::StreamExt;
+        use futures_util::{FutureExt, StreamExt};
         let bus = Bus::new(DatabaseBackend::Sqlite);
         let (coach, client, stranger) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let mut of_client = Box::pin(bus.subscribe(client));
+        let mut reader = Box::pin(bus.subscribe(client));
+        let mut silent = Box::pin(bus.subscribe(coach));
         let mut of_stranger = Box::pin(bus.subscribe(stranger));
-        assert_eq!(bus.subscribers(), 2);
+        assert_eq!(bus.subscribers(), 3);
         bus.committed(vec![event(1, coach, client)]);
-        let got = of_client.next().await.unwrap().unwrap();
-        assert_eq!(got.seq, 1);
-        // The stranger fell behind by more than the channel holds: dropped, not buffered.
+        assert_eq!(reader.next().await.unwrap().unwrap().seq, 1);
+        // The coach's subscriber reads nothing and falls behind by more than its channel
+        // holds: it is dropped, not buffered; the client's keeps up.
         for seq in 2..(CAPACITY as i64 + 10) {
             bus.committed(vec![event(seq, coach, client)]);
+            assert_eq!(reader.next().await.unwrap().unwrap().seq, seq);
         }
-        assert!(matches!(of_stranger.next().await, Some(Err(Lagged))));
-        assert!(of_stranger.next().await.is_none());
+        assert!(matches!(silent.next().await, Some(Err(Lagged))));
+        assert!(silent.next().await.is_none());
+        assert!(
+            of_stranger.next().now_or_never().is_none(),
+            "nothing for a stranger"
+        );
+        drop(silent);
+        drop(reader);
+        assert_eq!(bus.subscribers(), 1);
+        assert_eq!(
+            bus.routes.lock().unwrap().len(),
+            1,
+            "channels go with their last subscriber"
+        );
     }
 
     #[test]
