@@ -111,6 +111,11 @@ impl Error {
 /// row does not), anything else internal.
 impl From<sea_orm::DbErr> for Error {
     fn from(err: sea_orm::DbErr) -> Self {
+        // An exclusion constraint (two active appointments of one person that overlap)
+        // is SQLSTATE 23P01, which `sql_err()` does not classify.
+        if sqlstate(&err).as_deref() == Some(EXCLUSION_VIOLATION) {
+            return Error::Conflict("this time overlaps another appointment".into());
+        }
         match err.sql_err() {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
                 Error::Conflict("this already exists".into())
@@ -121,6 +126,21 @@ impl From<sea_orm::DbErr> for Error {
             },
             _ => Error::Internal(err.into()),
         }
+    }
+}
+
+/// PostgreSQL's `exclusion_violation`.
+const EXCLUSION_VIOLATION: &str = "23P01";
+
+/// The SQLSTATE of a database error, when the database sent one.
+fn sqlstate(err: &sea_orm::DbErr) -> Option<String> {
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned()),
+        _ => None,
     }
 }
 

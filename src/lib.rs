@@ -21,6 +21,7 @@ pub use http::AppState;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use sea_orm::ConnectionTrait;
 use tokio::net::TcpListener;
 
 use async_graphql::{Schema, SchemaBuilder};
@@ -31,6 +32,7 @@ use crate::{
     resolvers::{AppSchema, MutationRoot, QueryRoot, SubscriptionRoot},
     schema::limits,
     services::{
+        appointments,
         auth::{
             accounts,
             passwords::Hasher,
@@ -58,11 +60,13 @@ pub async fn build(config: Config) -> anyhow::Result<AppState> {
         tokens: tokens::TokenKeys::new(&secret, config.access_token_ttl),
         passwords: Hasher::new()?,
         sessions: SessionCache::new(config.session_cache_ttl),
+        events: appointments::events::Bus::new(stores.appointments.get_database_backend()),
         stores,
         config,
     });
     accounts::ensure_admin(&services).await?;
     spawn_housekeeping(services.clone());
+    spawn_booking_events(services.clone());
     let schema = assemble(services.clone());
     let sdl = schema.sdl().into();
     Ok(AppState {
@@ -86,6 +90,7 @@ fn assemble(services: SharedServices) -> AppSchema {
     let builder = schema::auth::register_loaders(builder, &services, delay);
     let builder = schema::users::register_loaders(builder, &services, delay);
     let builder = schema::media::register_loaders(builder, &services, delay);
+    let builder = schema::appointments::register_loaders(builder, &services, delay);
     builder.data(services).finish()
 }
 
@@ -138,6 +143,31 @@ fn spawn_housekeeping(services: Arc<Services>) {
             }
         }
     });
+}
+
+/// Unconfirmed appointments whose start passed read CANCELLED at once everywhere; this
+/// writes it down (with the events their parties hear) every minute. Safe on every
+/// replica at once.
+fn spawn_booking_sweep(services: Arc<Services>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            if let Err(e) = appointments::booking::sweep_expired(&services).await {
+                tracing::warn!(error = %e, "expiring unconfirmed appointments failed");
+            }
+        }
+    });
+}
+
+/// With PostgreSQL, booking events reach this process through LISTEN on appointment_db
+/// (one dedicated connection for the life of the process); embedded, changes publish to
+/// the in-process bus directly.
+fn spawn_booking_events(services: Arc<Services>) {
+    spawn_booking_sweep(services.clone());
+    if services.stores.appointments.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        tokio::spawn(appointments::events::listen(services));
+    }
 }
 
 /// Serves HTTP on `listener` until `shutdown` resolves, then drains open requests.

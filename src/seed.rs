@@ -95,9 +95,26 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
         let auth = authenticate_token(&state.services, &token).await?;
         run(
             state,
-            auth,
+            auth.clone(),
             "mutation($h: String!, $s: [String!]!, $tz: String, $p: Int) { upsertCoachProfile(headline: $h, specialtySlugs: $s, timezone: $tz, priceCents: $p, currency: \"EUR\") { id } }",
             json!({"h": coach.headline, "s": coach.specialties, "tz": coach.timezone, "p": coach.price_cents}),
+        )
+        .await?;
+        // Weekday mornings and afternoons in the coach's timezone, so availableSlots
+        // has something to show.
+        let rules: Vec<Value> = (1..=5)
+            .flat_map(|d| {
+                [
+                    json!({"weekday": d, "startTime": "09:00", "endTime": "12:00"}),
+                    json!({"weekday": d, "startTime": "14:00", "endTime": "18:00"}),
+                ]
+            })
+            .collect();
+        run(
+            state,
+            auth,
+            "mutation($r: [AvailabilityRuleInput!]!) { setAvailability(rules: $r) { id } }",
+            json!({"r": rules}),
         )
         .await?;
         println!("coach  {}  /  {DEMO_PASSWORD}", coach.email);

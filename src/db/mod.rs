@@ -4,6 +4,7 @@
 //! from two databases goes through a DataLoader, never a cross-database join.
 
 pub(crate) mod admin;
+pub(crate) mod appointments;
 pub(crate) mod auth;
 pub(crate) mod media;
 pub(crate) mod users;

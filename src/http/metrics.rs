@@ -20,5 +20,9 @@ pub(crate) async fn handler(State(state): State<AppState>) -> impl IntoResponse 
             counters.get(db)
         ));
     }
+    body.push_str(&format!(
+        "# HELP jolmood_booking_subscribers Open bookingEvents subscriptions on this process.\n# TYPE jolmood_booking_subscribers gauge\njolmood_booking_subscribers {}\n",
+        state.services.events.subscribers()
+    ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -20,7 +20,7 @@ use super::AppState;
 use crate::{
     schema::{
         context::RequestContext,
-        errors::{is_request_error, label},
+        errors::{code_of, is_request_error, label},
         limits,
     },
     services::auth::{authenticate_token, bearer, sessions::ClientInfo, Auth, Viewer},
@@ -32,6 +32,9 @@ const LEGACY_KEEPALIVE: Duration = Duration::from_secs(15);
 const MAX_MESSAGE: usize = 256 * 1024;
 /// Operations one connection may run at once; more are refused with `RATE_LIMITED`.
 const MAX_OPERATIONS: usize = 100;
+/// The close code of a subscriber that fell too far behind its events (RFC 6455 "Try
+/// Again Later"): it reconnects and reads what it missed.
+const SLOW_SUBSCRIBER: u16 = 1013;
 /// A close frame's reason is at most 123 bytes (RFC 6455).
 const MAX_CLOSE_REASON: usize = 123;
 
@@ -73,6 +76,8 @@ enum Outgoing {
     /// operation (when it is still the same generation under that id) before sending it,
     /// so the id may be reused at once.
     Final(String, u64, Option<Value>),
+    /// A subscriber too slow for its events: the connection closes with this code.
+    Close(u16, String),
 }
 
 struct Connection {
@@ -143,6 +148,7 @@ impl Connection {
                             Ok(None)
                         }
                     }
+                    Some(Outgoing::Close(code, reason)) => Err(Close(code, reason)),
                     None => Ok(None),
                 },
                 incoming = stream.next() => match incoming {
@@ -339,6 +345,25 @@ impl Connection {
                     if message["type"] == "error" {
                         let _ = tx
                             .send(Outgoing::Final(op_id, generation, Some(message)))
+                            .await;
+                        return;
+                    }
+                    // A running subscription that fails with RATE_LIMITED has fallen too
+                    // far behind its events (see `services::appointments::events`): it is
+                    // dropped, and the connection with it, rather than buffered.
+                    let too_slow = response
+                        .errors
+                        .iter()
+                        .any(|e| code_of(e) == Some("RATE_LIMITED"));
+                    if too_slow {
+                        let _ = tx
+                            .send(Outgoing::Message(op_id.clone(), generation, message))
+                            .await;
+                        let _ = tx
+                            .send(Outgoing::Close(
+                                SLOW_SUBSCRIBER,
+                                "Subscriber too slow".into(),
+                            ))
                             .await;
                         return;
                     }

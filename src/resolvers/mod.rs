@@ -2,6 +2,7 @@
 //! fields declare who may call them (guards), so the roots read as the API's access rules.
 
 mod admin;
+mod appointments;
 mod auth;
 mod health;
 mod media;
@@ -19,6 +20,7 @@ pub(crate) struct QueryRoot(
     auth::AuthQuery,
     users::UsersQuery,
     media::MediaQuery,
+    appointments::AppointmentsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -28,8 +30,12 @@ pub(crate) struct MutationRoot(
     users::UsersMutation,
     media::MediaMutation,
     admin::AdminMutation,
+    appointments::AppointmentsMutation,
 );
 
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub(crate) struct SubscriptionRoot(health::HealthSubscription);
+pub(crate) struct SubscriptionRoot(
+    health::HealthSubscription,
+    appointments::AppointmentsSubscription,
+);

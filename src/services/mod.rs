@@ -3,6 +3,7 @@
 //! these; these never see GraphQL types, so each can be tested without a schema.
 
 pub(crate) mod admin;
+pub(crate) mod appointments;
 pub(crate) mod auth;
 pub(crate) mod media;
 pub(crate) mod page;
@@ -22,6 +23,8 @@ pub(crate) struct Services {
     pub(crate) tokens: auth::tokens::TokenKeys,
     pub(crate) passwords: auth::passwords::Hasher,
     pub(crate) sessions: auth::sessions::SessionCache,
+    /// Booking events of this process's subscribers.
+    pub(crate) events: appointments::events::Bus,
 }
 
 pub(crate) type SharedServices = Arc<Services>;

@@ -24,6 +24,7 @@ use crate::{
     },
     error::Error,
     schema::{
+        appointments::{AvailabilityLoader, AvailabilityRule, TimeOff, TimeOffLoader},
         auth::{AccountLoader, RoleValue},
         context::ContextExt,
         ids,
@@ -333,5 +334,30 @@ impl CoachProfile {
     /// Bookings stay PENDING until the coach confirms them.
     async fn requires_approval(&self) -> bool {
         self.row.requires_approval
+    }
+
+    /// The weekly rules slots are offered in, by weekday and start.
+    async fn availability(&self, ctx: &Context<'_>) -> Result<Vec<AvailabilityRule>> {
+        Ok(ctx
+            .data::<DataLoader<AvailabilityLoader>>()?
+            .load_one(self.row.user_id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(AvailabilityRule)
+            .collect())
+    }
+
+    /// Time off that has not ended yet, soonest first.
+    async fn time_off(&self, ctx: &Context<'_>) -> Result<Vec<TimeOff>> {
+        let show_reason = self.owner.may_read_private(ctx)?;
+        Ok(ctx
+            .data::<DataLoader<TimeOffLoader>>()?
+            .load_one(self.row.user_id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|row| TimeOff { row, show_reason })
+            .collect())
     }
 }

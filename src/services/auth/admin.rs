@@ -12,7 +12,7 @@ use super::Role;
 use crate::{
     db::auth::user as account,
     error::{Error, Result},
-    services::{now, users::listing, SharedServices},
+    services::{appointments::booking, now, users::listing, SharedServices},
 };
 
 /// A change an admin makes to an account.
@@ -75,5 +75,9 @@ pub(crate) async fn apply(
     txn.commit().await?;
     services.sessions.forget_user(id);
     listing::sync(services.clone(), id).await?;
+    // A suspended coach's future appointments are cancelled (their parties hear of it).
+    if let Change::Suspended(true) = change {
+        booking::cancel_for_suspended_coach(services, id).await?;
+    }
     Ok(updated)
 }

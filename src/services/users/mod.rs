@@ -3,6 +3,7 @@
 //! creates and erases profiles through it, and it reads accounts through
 //! [`crate::services::auth`].
 
+pub(crate) mod coaching;
 pub(crate) mod directory;
 pub(crate) mod listing;
 pub(crate) mod profiles;

@@ -83,6 +83,34 @@ impl WsClient {
         }
     }
 
+    /// The next protocol message or the close, or `None` when nothing comes within
+    /// `within` (to show that nothing arrives).
+    pub async fn try_next(&mut self, within: Duration) -> Option<Event> {
+        loop {
+            match tokio::time::timeout(within, self.inner.next()).await {
+                Err(_) => return None,
+                Ok(None) => return Some(Event::Closed(None, String::new())),
+                Ok(Some(Err(e))) => return Some(Event::Closed(None, e.to_string())),
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: Value = serde_json::from_str(t.as_str()).expect("json message");
+                    if v["type"] == "ka" {
+                        continue;
+                    }
+                    return Some(Event::Message(v));
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return Some(match frame {
+                        Some(CloseFrame { code, reason }) => {
+                            Event::Closed(Some(code.into()), reason.to_string())
+                        }
+                        None => Event::Closed(None, String::new()),
+                    })
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
     /// Expects the next event to be a close, and returns its code.
     pub async fn close_code(&mut self, within: Duration) -> Option<u16> {
         match self.next(within).await {
