@@ -86,6 +86,7 @@ fn assemble(services: SharedServices) -> AppSchema {
     let builder = schema::auth::register_loaders(builder, &services, delay);
     let builder = schema::users::register_loaders(builder, &services, delay);
     let builder = schema::media::register_loaders(builder, &services, delay);
+    let builder = schema::posts::register_loaders(builder, &services, delay);
     builder.data(services).finish()
 }
 

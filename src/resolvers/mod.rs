@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod health;
 mod media;
+mod posts;
 mod users;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
@@ -19,6 +20,7 @@ pub(crate) struct QueryRoot(
     auth::AuthQuery,
     users::UsersQuery,
     media::MediaQuery,
+    posts::PostsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -27,6 +29,7 @@ pub(crate) struct MutationRoot(
     auth::AuthMutation,
     users::UsersMutation,
     media::MediaMutation,
+    posts::PostsMutation,
     admin::AdminMutation,
 );
 

@@ -8,6 +8,7 @@ mod auth;
 mod foundation;
 mod fuzz;
 mod media;
+mod posts;
 mod startup;
 mod telemetry;
 mod users;

@@ -1,6 +1,7 @@
 //! What an admin changes on an account: its role and its suspension. Both are auth_db
 //! writes (so they live here, not in the admin domain), and both re-derive the coach
-//! directory's listing flag through the users domain afterwards.
+//! directory's listing flag through the users domain afterwards (a suspension also the
+//! feed's hiding of the account's posts, through the posts domain).
 
 use sea_orm::{
     sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -12,7 +13,7 @@ use super::Role;
 use crate::{
     db::auth::user as account,
     error::{Error, Result},
-    services::{now, users::listing, SharedServices},
+    services::{now, posts::hiding, users::listing, SharedServices},
 };
 
 /// A change an admin makes to an account.
@@ -75,5 +76,8 @@ pub(crate) async fn apply(
     txn.commit().await?;
     services.sessions.forget_user(id);
     listing::sync(services.clone(), id).await?;
+    if matches!(change, Change::Suspended(_)) {
+        hiding::sync(services.clone(), id).await?;
+    }
     Ok(updated)
 }
