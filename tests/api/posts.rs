@@ -205,6 +205,46 @@ async fn permissions_follow_the_rules(app: TestApp) {
     let r = app.gql_as(&admin, DELETE, json!({"id": by_admin})).await;
     assert_eq!(r["data"]["deletePost"], by_admin.as_str(), "{r}");
     assert!(feed_ids(&app).await.is_empty());
+
+    // Every mutation left an audit entry naming what it acted on.
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = app.db(jolmood::config::Database::Admin).await;
+    let rows = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT action, target_type, target_id, outcome FROM audit_trail",
+        ))
+        .await
+        .unwrap();
+    let entries: HashSet<(String, String, Option<String>, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "action").unwrap(),
+                r.try_get("", "target_type").unwrap(),
+                r.try_get("", "target_id").unwrap(),
+                r.try_get("", "outcome").unwrap(),
+            )
+        })
+        .collect();
+    for want in [
+        ("createPost", "Post", Some(p.clone()), "success"),
+        ("createPost", "Post", None, "FORBIDDEN"),
+        ("updatePost", "Post", Some(p.clone()), "FORBIDDEN"),
+        ("deletePost", "Post", Some(p.clone()), "success"),
+        ("addComment", "Comment", Some(c1.clone()), "success"),
+        ("deleteComment", "Comment", Some(c2.clone()), "success"),
+        ("deleteComment", "Comment", Some(c1.clone()), "FORBIDDEN"),
+        ("likePost", "Post", Some(missing.clone()), "NOT_FOUND"),
+    ] {
+        let want = (
+            want.0.to_string(),
+            want.1.to_string(),
+            want.2,
+            want.3.to_string(),
+        );
+        assert!(entries.contains(&want), "{want:?} missing from {entries:?}");
+    }
 }
 
 async fn likes_count_once_under_concurrency(app: TestApp) {

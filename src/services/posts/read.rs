@@ -206,12 +206,18 @@ fn page_select(q: &mut Sql, scope: &Scope, reader: Reader, page: Option<&Page>) 
     q.push(POST_COLUMNS);
     q.push(" FROM posts WHERE ");
     match scope {
-        Scope::Feed => q.push("NOT author_hidden"),
+        Scope::Feed => {
+            // Compared to a value (not `NOT author_hidden`), so both backends seek the
+            // feed's index on (author_hidden, created_at, id).
+            q.push("author_hidden = ");
+            q.bind(false);
+        }
         Scope::Author(author) => {
             q.push("author_id = ");
             q.bind(*author);
             if !(reader.admin || reader.viewer == Some(*author)) {
-                q.push(" AND NOT author_hidden");
+                q.push(" AND author_hidden = ");
+                q.bind(false);
             }
         }
         Scope::Ids(ids) => {
