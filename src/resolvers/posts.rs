@@ -110,7 +110,7 @@ impl PostsMutation {
     async fn like_post(&self, ctx: &Context<'_>, post_id: ID) -> Result<Post> {
         let id = ids::parse("postId", &post_id)?;
         ctx.audit_target("Post", id);
-        likes::like(ctx.services()?, ctx.viewer()?.user_id, id).await?;
+        likes::like(ctx.services()?, ctx.viewer()?, id).await?;
         answer(ctx, id).await
     }
 
@@ -127,7 +127,7 @@ impl PostsMutation {
     #[graphql(guard = "LoggedIn")]
     async fn add_comment(&self, ctx: &Context<'_>, post_id: ID, body: String) -> Result<Comment> {
         let id = ids::parse("postId", &post_id)?;
-        let row = comments::add(ctx.services()?, ctx.viewer()?.user_id, id, &body).await?;
+        let row = comments::add(ctx.services()?, ctx.viewer()?, id, &body).await?;
         ctx.audit_target("Comment", row.id);
         Ok(Comment::new(row))
     }

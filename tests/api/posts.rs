@@ -597,6 +597,16 @@ async fn suspended_authors_leave_the_feed(app: TestApp) {
         app.gql(POST, json!({"id": p})).await["data"]["post"],
         Value::Null
     );
+    // Hidden posts cannot be liked or commented on meanwhile (admins excepted).
+    let fan = app.register("fan@example.com", "USER").await;
+    let r = app.gql_as(&fan.token, LIKE, json!({"p": p})).await;
+    assert_eq!(code(&r), "NOT_FOUND", "{r}");
+    let r = app
+        .gql_as(&fan.token, COMMENT, json!({"p": p, "b": "hello?"}))
+        .await;
+    assert_eq!(code(&r), "NOT_FOUND", "{r}");
+    let r = app.gql_as(&admin, LIKE, json!({"p": p})).await;
+    assert_eq!(r["data"]["likePost"]["likeCount"], 1, "{r}");
     let author_posts = "query($u: ID!) { user(id: $u) { posts { totalCount nodes { id } } } }";
     let r = app.gql(author_posts, json!({"u": coach.id})).await;
     assert_eq!(r["data"]["user"]["posts"]["totalCount"], 0, "{r}");

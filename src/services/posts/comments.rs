@@ -14,26 +14,29 @@ use crate::{
     services::{auth::Viewer, now, text, SharedServices},
 };
 
-/// Adds `author`'s comment to `post_id`. `NOT_FOUND` when the post does not exist.
+/// Adds `viewer`'s comment to `post_id`. `NOT_FOUND` when the post does not exist, or is
+/// hidden with its suspended author (admins excepted).
 pub(crate) async fn add(
     services: &SharedServices,
-    author: Uuid,
+    viewer: &Viewer,
     post_id: Uuid,
     body: &str,
 ) -> Result<comment::Model> {
+    let author = viewer.user_id;
     let body = text::bounded("body", body, 1, COMMENT_MAX)?;
     let txn = services.stores.posts.begin().await?;
     // The count first: it locks the post, so a delete of the post waits for this comment
     // (and deletes it) instead of leaving it behind.
-    let bumped = post::Entity::update_many()
+    let mut bump = post::Entity::update_many()
         .col_expr(
             post::Column::CommentCount,
             Expr::col(post::Column::CommentCount).add(1),
         )
-        .filter(post::Column::Id.eq(post_id))
-        .exec(&txn)
-        .await?
-        .rows_affected;
+        .filter(post::Column::Id.eq(post_id));
+    if !viewer.is_admin() {
+        bump = bump.filter(post::Column::AuthorHidden.eq(false));
+    }
+    let bumped = bump.exec(&txn).await?.rows_affected;
     if bumped == 0 {
         return Err(Error::NotFound("post not found".into()));
     }

@@ -3,27 +3,30 @@
 //! post's `like_count` moves only when a row was really inserted or deleted, in the same
 //! transaction.
 
-use sea_orm::{ConnectionTrait, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, EntityTrait, Statement, TransactionTrait, Value};
 use uuid::Uuid;
 
 use crate::{
+    db::posts::post,
     error::{Error, Result},
-    services::{now, SharedServices},
+    services::{auth::Viewer, now, SharedServices},
 };
 
-/// Adds `user`'s like to `post_id`; liking twice changes nothing. `NOT_FOUND` when the
-/// post does not exist.
-pub(crate) async fn like(services: &SharedServices, user: Uuid, post_id: Uuid) -> Result<()> {
+/// Adds `viewer`'s like to `post_id`; liking twice changes nothing. `NOT_FOUND` when the
+/// post does not exist, or is hidden with its suspended author (admins excepted).
+pub(crate) async fn like(services: &SharedServices, viewer: &Viewer, post_id: Uuid) -> Result<()> {
+    let user = viewer.user_id;
+    let sees_hidden = viewer.is_admin();
     let db = &services.stores.posts;
     let backend = db.get_database_backend();
     let txn = db.begin().await?;
     let (insert, bump) = match backend {
         sea_orm::DbBackend::Postgres => (
-            "INSERT INTO likes (post_id, user_id, created_at) SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM posts WHERE id = $1) ON CONFLICT DO NOTHING",
+            "INSERT INTO likes (post_id, user_id, created_at) SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM posts WHERE id = $1 AND (author_hidden = FALSE OR $4)) ON CONFLICT DO NOTHING",
             "UPDATE posts SET like_count = like_count + 1 WHERE id = $1",
         ),
         _ => (
-            "INSERT INTO likes (post_id, user_id, created_at) SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM posts WHERE id = ?1) ON CONFLICT DO NOTHING",
+            "INSERT INTO likes (post_id, user_id, created_at) SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM posts WHERE id = ?1 AND (author_hidden = FALSE OR ?4)) ON CONFLICT DO NOTHING",
             "UPDATE posts SET like_count = like_count + 1 WHERE id = ?1",
         ),
     };
@@ -31,7 +34,12 @@ pub(crate) async fn like(services: &SharedServices, user: Uuid, post_id: Uuid) -
         .execute(Statement::from_sql_and_values(
             backend,
             insert,
-            [Value::from(post_id), Value::from(user), Value::from(now())],
+            [
+                Value::from(post_id),
+                Value::from(user),
+                Value::from(now()),
+                Value::from(sees_hidden),
+            ],
         ))
         .await?
         .rows_affected();
@@ -42,7 +50,7 @@ pub(crate) async fn like(services: &SharedServices, user: Uuid, post_id: Uuid) -
             [Value::from(post_id)],
         ))
         .await?;
-    } else if !exists(&txn, post_id).await? {
+    } else if !exists(&txn, post_id, sees_hidden).await? {
         return Err(Error::NotFound("post not found".into()));
     }
     txn.commit().await?;
@@ -80,17 +88,17 @@ pub(crate) async fn unlike(services: &SharedServices, user: Uuid, post_id: Uuid)
             [Value::from(post_id)],
         ))
         .await?;
-    } else if !exists(&txn, post_id).await? {
+    } else if !exists(&txn, post_id, true).await? {
         return Err(Error::NotFound("post not found".into()));
     }
     txn.commit().await?;
     Ok(())
 }
 
-async fn exists(db: &impl ConnectionTrait, post_id: Uuid) -> Result<bool> {
-    use sea_orm::EntityTrait;
-    Ok(crate::db::posts::post::Entity::find_by_id(post_id)
+/// Whether the post exists (and, unless `hidden_too`, is not hidden with its author).
+async fn exists(db: &impl ConnectionTrait, post_id: Uuid, hidden_too: bool) -> Result<bool> {
+    Ok(post::Entity::find_by_id(post_id)
         .one(db)
         .await?
-        .is_some())
+        .is_some_and(|p| hidden_too || !p.author_hidden))
 }
