@@ -664,6 +664,19 @@ async fn anonymous_readers_read(app: TestApp) {
         let r = app.gql(q, vars).await;
         assert_eq!(code(&r), "UNAUTHENTICATED", "{r}");
     }
+    // A new comment's post, read through the loaders, lists its comments oldest first.
+    let r = app
+        .gql_as(
+            &fan.token,
+            "mutation($p: ID!) { addComment(postId: $p, body: \"again\") { post { likedByMe commentCount comments(first: 5) { totalCount nodes { body } pageInfo { hasNextPage } } } } }",
+            json!({"p": p}),
+        )
+        .await;
+    assert_eq!(
+        r["data"]["addComment"]["post"],
+        json!({"likedByMe": true, "commentCount": 2, "comments": {"totalCount": 2, "nodes": [{"body": "hi"}, {"body": "again"}], "pageInfo": {"hasNextPage": false}}}),
+        "{r}"
+    );
     // The fan sees their own like in the comment's post too.
     let r = app
         .gql_as(
@@ -804,6 +817,40 @@ async fn a_feed_page_costs_the_same_statements_whatever_its_size(app: TestApp) {
     assert_eq!(
         costs[0], costs[1],
         "a page of 50 must cost what a page of 5 costs"
+    );
+
+    // A comment's post (and its first comments) come with the page.
+    let nested = "query($f: Int) { feed(first: $f) { nodes { id comments(first: 3) { nodes { post { id likedByMe comments(first: 2) { nodes { body } } } } } } } }";
+    let mut nested_costs = Vec::new();
+    for first in [5, 50] {
+        let before = statements(&app).await;
+        let r = app.gql_as(&viewer.token, nested, json!({"f": first})).await;
+        let after = statements(&app).await;
+        assert!(r.get("errors").is_none(), "{r}");
+        for n in r["data"]["feed"]["nodes"].as_array().unwrap() {
+            for c in n["comments"]["nodes"].as_array().unwrap() {
+                assert_eq!(c["post"]["id"], n["id"], "{r}");
+                let bodies: Vec<&str> = c["post"]["comments"]["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["body"].as_str().unwrap())
+                    .collect();
+                assert_eq!(bodies, ["comment 0", "comment 1"][..bodies.len()], "{r}");
+                assert!(!bodies.is_empty());
+            }
+        }
+        nested_costs.push(
+            after
+                .iter()
+                .map(|(db, n)| (db.clone(), n - before.get(db).copied().unwrap_or(0)))
+                .collect::<HashMap<String, u64>>(),
+        );
+    }
+    assert_eq!(nested_costs[0], nested_costs[1], "{nested_costs:?}");
+    assert_eq!(
+        nested_costs[1]["posts"], 1,
+        "a comment's post comes with the page: {nested_costs:?}"
     );
     assert_eq!(
         costs[1]["posts"], 1,

@@ -4,7 +4,7 @@ use async_graphql::{dataloader::DataLoader, Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
 
 use super::{
-    loaders::{PostKey, PostLoader},
+    loaders::{FirstCommentsLoader, PostKey, PostLoader},
     reader, Comment, Post,
 };
 use crate::{
@@ -88,7 +88,16 @@ impl Post {
                 return Ok(connection(&page, rows, total));
             }
         }
-        let rows = read::comments(&ctx.services()?.stores.posts, self.row.id, &page).await?;
+        // A first page of posts not read with their page (a comment's post) comes
+        // through the loader: one statement for all of them.
+        let rows = if page.after.is_none() {
+            ctx.data::<DataLoader<FirstCommentsLoader>>()?
+                .load_one((self.row.id, page.limit()))
+                .await?
+                .unwrap_or_default()
+        } else {
+            read::comments(&ctx.services()?.stores.posts, self.row.id, &page).await?
+        };
         let rows = rows
             .into_iter()
             .map(Comment::new)
@@ -113,6 +122,9 @@ impl Comment {
     }
 
     async fn post(&self, ctx: &Context<'_>) -> Result<Post> {
+        if let Some(known) = &self.post {
+            return Ok(Post::clone(known));
+        }
         let key = PostKey {
             id: self.row.post_id,
             reader: reader(ctx)?,

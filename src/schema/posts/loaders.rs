@@ -1,15 +1,19 @@
-//! The posts domain's loader: posts by id for one reader (a comment's post). The reader
-//! is part of the key, because `likedByMe` and the hiding of suspended authors' posts
-//! depend on who asks; with no cache, nothing one reader sees reaches another.
+//! The posts domain's loaders: posts by id for one reader (a comment's post), and the
+//! first comments of posts that were not read with their page. The reader is part of a
+//! post's key, because `likedByMe` and the hiding of suspended authors' posts depend on
+//! who asks; with no cache, nothing one reader sees reaches another.
 
 use std::{collections::HashMap, time::Duration};
 
 use async_graphql::dataloader::Loader;
 use uuid::Uuid;
 
-use crate::services::{
-    posts::read::{self, PostRow, Reader, Scope},
-    SharedServices,
+use crate::{
+    db::posts::comment,
+    services::{
+        posts::read::{self, PostRow, Reader, Scope},
+        SharedServices,
+    },
 };
 
 /// A post as one reader sees it.
@@ -48,11 +52,42 @@ impl Loader<PostKey> for PostLoader {
     }
 }
 
+/// The first comments of a post: (post id, how many rows to read).
+pub(crate) struct FirstCommentsLoader(SharedServices);
+
+impl Loader<(Uuid, u64)> for FirstCommentsLoader {
+    type Value = Vec<comment::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, u64)],
+    ) -> Result<HashMap<(Uuid, u64), Self::Value>, Self::Error> {
+        let mut by_limit: HashMap<u64, Vec<Uuid>> = HashMap::new();
+        for (id, limit) in keys {
+            by_limit.entry(*limit).or_default().push(*id);
+        }
+        let mut out = HashMap::with_capacity(keys.len());
+        for (limit, ids) in by_limit {
+            let mut found = read::first_comments(&self.0.stores.posts, &ids, limit).await?;
+            for id in ids {
+                out.insert((id, limit), found.remove(&id).unwrap_or_default());
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Adds this domain's loaders to the schema.
 pub(crate) fn register<Q, M, S>(
     builder: async_graphql::SchemaBuilder<Q, M, S>,
     services: &SharedServices,
     delay: Duration,
 ) -> async_graphql::SchemaBuilder<Q, M, S> {
-    builder.data(crate::schema::loader(PostLoader(services.clone()), delay))
+    builder
+        .data(crate::schema::loader(PostLoader(services.clone()), delay))
+        .data(crate::schema::loader(
+            FirstCommentsLoader(services.clone()),
+            delay,
+        ))
 }

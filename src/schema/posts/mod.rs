@@ -11,7 +11,7 @@
 mod fields;
 mod loaders;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::{dataloader::DataLoader, Context, Lookahead, Result, Value};
 use uuid::Uuid;
@@ -51,11 +51,12 @@ pub(crate) struct Post {
     pub(crate) comments: Option<(u64, Vec<Comment>)>,
 }
 
-/// A comment, with its author when preloaded.
+/// A comment, with its author and its post when preloaded.
 #[derive(Clone)]
 pub(crate) struct Comment {
     pub(crate) row: comment::Model,
     pub(crate) author: Option<User>,
+    pub(crate) post: Option<Arc<Post>>,
 }
 
 impl Post {
@@ -69,7 +70,11 @@ impl Post {
 
 impl Comment {
     pub(crate) fn new(row: comment::Model) -> Comment {
-        Comment { row, author: None }
+        Comment {
+            row,
+            author: None,
+            post: None,
+        }
     }
 
     fn cursor(&self) -> Cursor {
@@ -177,31 +182,49 @@ pub(crate) async fn load(
 
     Ok(rows
         .into_iter()
-        .map(|r| Post {
-            media: files
-                .as_ref()
-                .map(|f| r.media.iter().filter_map(|id| f.get(id).cloned()).collect()),
-            author: wants_authors
-                .then(|| users.get(&r.post.author_id).cloned())
-                .flatten(),
-            comments: limit.zip(r.comments).map(|(limit, list)| {
-                (
-                    limit,
-                    list.into_iter()
-                        .map(|row| Comment {
-                            author: wants_authors
-                                .then(|| users.get(&row.author_id).cloned())
-                                .flatten(),
-                            row,
-                        })
-                        .collect(),
-                )
-            }),
-            liked: r.liked,
-            media_ids: r.media,
-            row: r.post,
+        .map(|r| {
+            let post = Post {
+                media: files
+                    .as_ref()
+                    .map(|f| r.media.iter().filter_map(|id| f.get(id).cloned()).collect()),
+                author: wants_authors
+                    .then(|| users.get(&r.post.author_id).cloned())
+                    .flatten(),
+                comments: limit.zip(r.comments).map(|(limit, list)| {
+                    (
+                        limit,
+                        list.into_iter()
+                            .map(|row| Comment {
+                                author: wants_authors
+                                    .then(|| users.get(&row.author_id).cloned())
+                                    .flatten(),
+                                row,
+                                post: None,
+                            })
+                            .collect(),
+                    )
+                }),
+                liked: r.liked,
+                media_ids: r.media,
+                row: r.post,
+            };
+            with_parent(post)
         })
         .collect())
+}
+
+/// Gives each preloaded comment its post (as loaded, its comments without theirs), so
+/// `Comment.post` below a page costs nothing.
+fn with_parent(mut post: Post) -> Post {
+    if post.comments.is_some() {
+        let parent = Arc::new(post.clone());
+        if let Some((_, list)) = post.comments.as_mut() {
+            for c in list {
+                c.post = Some(parent.clone());
+            }
+        }
+    }
+    post
 }
 
 /// One post the reader may see, loaded for what the current field selects; `None` when

@@ -5,6 +5,8 @@
 //! subquery (an index seek per post after the LIMIT, never a scan of all comments);
 //! SQLite numbers the page's comments with a window function instead.
 
+use std::collections::HashMap;
+
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QueryResult, QuerySelect, Statement, Value,
@@ -325,4 +327,52 @@ pub(crate) async fn comments(
         .limit(page.limit())
         .all(db)
         .await?)
+}
+
+/// The first `limit` comments (oldest first) of each of `post_ids`, in one statement: a
+/// LATERAL subquery per post on PostgreSQL, numbered rows on SQLite.
+pub(crate) async fn first_comments(
+    db: &impl ConnectionTrait,
+    post_ids: &[Uuid],
+    limit: u64,
+) -> Result<HashMap<Uuid, Vec<comment::Model>>> {
+    let mut out: HashMap<Uuid, Vec<comment::Model>> = HashMap::new();
+    if post_ids.is_empty() || limit == 0 {
+        return Ok(out);
+    }
+    let backend = db.get_database_backend();
+    let mut q = Sql {
+        backend,
+        text: String::with_capacity(512),
+        values: Vec::new(),
+    };
+    let in_list = |q: &mut Sql| {
+        for (i, id) in post_ids.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.bind(*id);
+        }
+    };
+    if backend == DbBackend::Postgres {
+        q.push("SELECT c.id, c.post_id, c.author_id, c.body, c.created_at FROM posts p CROSS JOIN LATERAL (SELECT id, post_id, author_id, body, created_at FROM comments WHERE post_id = p.id ORDER BY created_at, id LIMIT ");
+        q.bind(limit as i64);
+        q.push(") c WHERE p.id IN (");
+        in_list(&mut q);
+        q.push(")");
+    } else {
+        q.push("SELECT id, post_id, author_id, body, created_at FROM (SELECT id, post_id, author_id, body, created_at, ROW_NUMBER() OVER (PARTITION BY post_id ORDER BY created_at, id) AS rn FROM comments WHERE post_id IN (");
+        in_list(&mut q);
+        q.push(")) WHERE rn <= ");
+        q.bind(limit as i64);
+    }
+    q.push(" ORDER BY post_id, created_at, id");
+    let rows = comment::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, q.text, q.values))
+        .all(db)
+        .await?;
+    for row in rows {
+        out.entry(row.post_id).or_default().push(row);
+    }
+    Ok(out)
 }
