@@ -91,6 +91,7 @@ fn assemble(services: SharedServices) -> AppSchema {
     let builder = schema::users::register_loaders(builder, &services, delay);
     let builder = schema::media::register_loaders(builder, &services, delay);
     let builder = schema::appointments::register_loaders(builder, &services, delay);
+    let builder = schema::posts::register_loaders(builder, &services, delay);
     builder.data(services).finish()
 }
 

@@ -7,6 +7,7 @@ pub(crate) mod admin;
 pub(crate) mod appointments;
 pub(crate) mod auth;
 pub(crate) mod media;
+pub(crate) mod posts;
 pub(crate) mod users;
 
 use std::{

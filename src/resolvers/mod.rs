@@ -6,6 +6,7 @@ mod appointments;
 mod auth;
 mod health;
 mod media;
+mod posts;
 mod users;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
@@ -21,6 +22,7 @@ pub(crate) struct QueryRoot(
     users::UsersQuery,
     media::MediaQuery,
     appointments::AppointmentsQuery,
+    posts::PostsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -29,6 +31,7 @@ pub(crate) struct MutationRoot(
     auth::AuthMutation,
     users::UsersMutation,
     media::MediaMutation,
+    posts::PostsMutation,
     admin::AdminMutation,
     appointments::AppointmentsMutation,
 );

@@ -8,6 +8,7 @@ pub(crate) mod auth;
 pub(crate) mod media;
 pub(crate) mod page;
 pub(crate) mod patch;
+pub(crate) mod posts;
 pub(crate) mod text;
 pub(crate) mod users;
 

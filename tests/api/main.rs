@@ -9,6 +9,7 @@ mod auth;
 mod foundation;
 mod fuzz;
 mod media;
+mod posts;
 mod startup;
 mod telemetry;
 mod users;

@@ -26,11 +26,13 @@ use crate::{
     schema::{
         appointments::{AvailabilityLoader, AvailabilityRule, TimeOff, TimeOffLoader},
         auth::{AccountLoader, RoleValue},
+        connection::Conn,
         context::ContextExt,
         ids,
         media::{Media, MediaLoader},
+        posts::{self, Post},
     },
-    services::{auth::Role, users::rules::DEFAULT_TIMEZONE},
+    services::{auth::Role, posts::read::Scope, users::rules::DEFAULT_TIMEZONE},
 };
 
 #[derive(Clone, Default)]
@@ -238,6 +240,17 @@ impl User {
             row,
             owner: self.clone(),
         }))
+    }
+
+    /// Their posts, newest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn posts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Conn<Post>> {
+        posts::connection(ctx, Scope::Author(self.id), first, after.as_deref()).await
     }
 }
 

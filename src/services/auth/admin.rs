@@ -1,6 +1,7 @@
 //! What an admin changes on an account: its role and its suspension. Both are auth_db
 //! writes (so they live here, not in the admin domain), and both re-derive the coach
-//! directory's listing flag through the users domain afterwards.
+//! directory's listing flag through the users domain afterwards (a suspension also the
+//! feed's hiding of the account's posts, through the posts domain).
 
 use sea_orm::{
     sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -12,7 +13,7 @@ use super::Role;
 use crate::{
     db::auth::user as account,
     error::{Error, Result},
-    services::{appointments::booking, now, users::listing, SharedServices},
+    services::{appointments::booking, now, posts::hiding, users::listing, SharedServices},
 };
 
 /// A change an admin makes to an account.
@@ -78,6 +79,10 @@ pub(crate) async fn apply(
     // A suspended coach's future appointments are cancelled (their parties hear of it).
     if let Change::Suspended(true) = change {
         booking::cancel_for_suspended_coach(services, id).await?;
+    }
+    // A suspended author's posts leave the feed; reinstated, they come back.
+    if matches!(change, Change::Suspended(_)) {
+        hiding::sync(services.clone(), id).await?;
     }
     Ok(updated)
 }

@@ -22,7 +22,7 @@ use crate::{
     services::{
         auth::Viewer,
         page::{Cursor, Page},
-        users, SharedServices,
+        posts, users, SharedServices,
     },
 };
 
@@ -120,7 +120,7 @@ pub(crate) fn cursor(meta: &StoredMedia) -> Cursor {
 
 /// Deletes a file: its owner or an admin may. One the caller may not even see is
 /// `NOT_FOUND`, like one that does not exist; a public file of someone else's is
-/// `FORBIDDEN`. It is taken off any profile that shows it first.
+/// `FORBIDDEN`. It is taken off any profile and any post that shows it first.
 pub(crate) async fn delete(services: &SharedServices, viewer: &Viewer, id: Uuid) -> Result<()> {
     let meta = find(services, id)
         .await?
@@ -132,6 +132,7 @@ pub(crate) async fn delete(services: &SharedServices, viewer: &Viewer, id: Uuid)
         ));
     }
     users::profiles::detach_avatar(&services.stores.users, id).await?;
+    posts::write::detach_media(&services.stores.posts, id).await?;
     services
         .stores
         .media
@@ -141,8 +142,8 @@ pub(crate) async fn delete(services: &SharedServices, viewer: &Viewer, id: Uuid)
     Ok(())
 }
 
-/// Checks that `id` is an image of `owner`'s and makes it public, for use as an avatar
-/// (`field` names the argument in the error).
+/// Checks that `id` is an image of `owner`'s and makes it public, for use as an avatar or
+/// in a post (`field` names the argument in the error).
 pub(crate) async fn claim_image(
     services: &SharedServices,
     owner: Uuid,
