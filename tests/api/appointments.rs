@@ -976,6 +976,68 @@ mod postgres_only {
     }
 }
 
+mod in_flight {
+    use sea_orm::{DatabaseBackend, Statement, TransactionTrait};
+
+    use super::*;
+
+    /// A change whose event was numbered before a server started but committed after
+    /// reaches that server's subscribers (numbers are taken at insert, not at commit).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_in_flight_when_an_instance_starts_reaches_it() {
+        let Some((config, dbs)) = test_config(Backend::Postgres).await else {
+            return;
+        };
+        let (a, _) = jolmood::spawn(config.clone()).await.expect("first server");
+        let app = TestApp::at(a, Backend::Postgres, dbs);
+        let c = coach(&app, "fl-coach@example.com", 60, false).await;
+        let cl = app.register("fl-client@example.com", "USER").await;
+        let id = booked(&app, &cl.token, &c, day_at(4, 9 * 60)).await;
+        // A change of that appointment has numbered its event and not committed yet...
+        let db = app.db(Database::Appointments).await;
+        let txn = db.begin().await.unwrap();
+        let uuid = |s: &str| uuid::Uuid::parse_str(s).unwrap();
+        let row = txn
+            .query_one(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "INSERT INTO booking_events (appointment_id, kind, coach_id, client_id, at) \
+                 VALUES ($1, 'CONFIRMED', $2, $3, now()) RETURNING seq",
+                [uuid(&id).into(), uuid(&c.id).into(), uuid(&cl.id).into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let seq: i64 = row.try_get("", "seq").unwrap();
+        // ...while a later one commits; then the second server starts and listens.
+        booked(&app, &cl.token, &c, day_at(4, 10 * 60)).await;
+        let (b, _) = jolmood::spawn(config).await.expect("second server");
+        let (b_ws, b_base) = (format!("ws://{b}/graphql"), format!("http://{b}"));
+        let mut ws = subscribe(&b_ws, &app, &b_base, "graphql-transport-ws", &cl.token, 1).await;
+        let third = booked(&app, &cl.token, &c, day_at(4, 11 * 60)).await;
+        assert_eq!(
+            next_event(&mut ws).await["appointment"]["id"],
+            third.as_str()
+        );
+        // The first change commits now, with its notification.
+        let payload = json!({
+            "seq": seq, "kind": "Confirmed", "appointment_id": id,
+            "coach_id": c.id, "client_id": cl.id, "at": Utc::now(),
+        });
+        txn.execute(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_notify('jolmood_booking_events', $1)",
+            [payload.to_string().into()],
+        ))
+        .await
+        .unwrap();
+        txn.commit().await.unwrap();
+        let e = next_event(&mut ws).await;
+        assert_eq!(e["type"], "CONFIRMED", "{e}");
+        assert_eq!(e["appointment"]["id"], id.as_str(), "{e}");
+        let _ = db.close().await;
+    }
+}
+
 /// Statements each database ran so far (from `/metrics`).
 async fn statements(app: &TestApp, db: &str) -> u64 {
     let text = app.get_text("/metrics").await;
