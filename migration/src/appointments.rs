@@ -11,6 +11,15 @@
 //! `coach_id` and `client_id` are nullable: erasing an account keeps the other party's
 //! history and clears the erased one's id.
 //!
+//! A person who coaches and also books as a client has one calendar: an appointment they
+//! coach and one they attend must not overlap either. The per-column constraints above
+//! cannot see across the two roles, so the second migration replaces them (PostgreSQL)
+//! with `appointment_participants`: one row per person of each active appointment, kept
+//! by a trigger in the very statement that inserts or changes the appointment (so in its
+//! transaction, whoever writes it), under ONE exclusion constraint on
+//! `(person_id, tstzrange(starts_at, ends_at))`. SQLite's serialised booking checks both
+//! roles of both people instead.
+//!
 //! `booking_events` numbers every change (`seq`), so a replica whose LISTEN connection
 //! dropped can replay from the table what it missed while reconnecting.
 
@@ -21,7 +30,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(Participants)]
     }
 }
 
@@ -257,6 +266,85 @@ impl MigrationTrait for Initial {
         ] {
             m.drop_table(Table::drop().table(t).if_exists().to_owned())
                 .await?;
+        }
+        Ok(())
+    }
+}
+
+/// One calendar per person across their roles (see the module's documentation).
+struct Participants;
+
+// Migrations are recorded by name; the first one of the file carries the file's name
+// (what `DeriveMigrationName` gives), later ones name themselves.
+impl MigrationName for Participants {
+    fn name(&self) -> &str {
+        "m0002_appointment_participants"
+    }
+}
+
+/// Keeps `appointment_participants` equal to the active appointments' people: on every
+/// insert or update of an appointment its rows are rewritten (none once it is no longer
+/// PENDING or CONFIRMED, one per distinct known person otherwise). The exclusion
+/// constraint then fails the appointment's own statement with 23P01.
+const SYNC_PARTICIPANTS: &str = r#"
+CREATE OR REPLACE FUNCTION appointment_participants_sync() RETURNS trigger AS $$
+BEGIN
+  DELETE FROM appointment_participants WHERE appointment_id = NEW.id;
+  IF NEW.status IN ('PENDING', 'CONFIRMED') THEN
+    INSERT INTO appointment_participants (person_id, appointment_id, starts_at, ends_at)
+    SELECT DISTINCT p, NEW.id, NEW.starts_at, NEW.ends_at
+    FROM unnest(ARRAY[NEW.coach_id, NEW.client_id]) AS p
+    WHERE p IS NOT NULL;
+  END IF;
+  RETURN NULL;
+END
+$$ LANGUAGE plpgsql"#;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Participants {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        let db = m.get_connection();
+        for statement in [
+            "CREATE TABLE IF NOT EXISTS appointment_participants (\
+               person_id uuid NOT NULL, \
+               appointment_id uuid NOT NULL REFERENCES appointments (id) ON DELETE CASCADE, \
+               starts_at timestamptz NOT NULL, \
+               ends_at timestamptz NOT NULL, \
+               PRIMARY KEY (appointment_id, person_id), \
+               CONSTRAINT appointment_participants_no_overlap EXCLUDE USING gist \
+                 (person_id WITH =, tstzrange(starts_at, ends_at) WITH &&))",
+            SYNC_PARTICIPANTS,
+            "DROP TRIGGER IF EXISTS appointments_participants ON appointments",
+            "CREATE TRIGGER appointments_participants \
+               AFTER INSERT OR UPDATE OF status, coach_id, client_id, starts_at, ends_at \
+               ON appointments FOR EACH ROW EXECUTE FUNCTION appointment_participants_sync()",
+            "INSERT INTO appointment_participants (person_id, appointment_id, starts_at, ends_at) \
+               SELECT DISTINCT p, a.id, a.starts_at, a.ends_at \
+               FROM appointments a, unnest(ARRAY[a.coach_id, a.client_id]) AS p \
+               WHERE p IS NOT NULL AND a.status IN ('PENDING', 'CONFIRMED') \
+               ON CONFLICT DO NOTHING",
+            "ALTER TABLE appointments DROP CONSTRAINT IF EXISTS appointments_coach_no_overlap",
+            "ALTER TABLE appointments DROP CONSTRAINT IF EXISTS appointments_client_no_overlap",
+        ] {
+            db.execute_unprepared(statement).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        let db = m.get_connection();
+        for statement in [
+            "DROP TRIGGER IF EXISTS appointments_participants ON appointments",
+            "DROP FUNCTION IF EXISTS appointment_participants_sync()",
+            "DROP TABLE IF EXISTS appointment_participants",
+        ] {
+            db.execute_unprepared(statement).await?;
         }
         Ok(())
     }

@@ -81,6 +81,9 @@ appointment_tests!(
     booking_events_reach_both_parties_and_nobody_else,
     a_page_of_appointments_loads_its_people_in_one_batch,
     slots_are_computed_in_the_coach_timezone,
+    a_coach_who_books_another_coach_keeps_one_calendar,
+    a_booking_racing_its_coach_suspension_does_not_survive,
+    expiries_found_by_a_booking_are_audited_once,
 );
 
 /// Midnight UTC `days` from today, plus `minutes`.
@@ -973,6 +976,68 @@ mod postgres_only {
     }
 }
 
+mod in_flight {
+    use sea_orm::{DatabaseBackend, Statement, TransactionTrait};
+
+    use super::*;
+
+    /// A change whose event was numbered before a server started but committed after
+    /// reaches that server's subscribers (numbers are taken at insert, not at commit).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_in_flight_when_an_instance_starts_reaches_it() {
+        let Some((config, dbs)) = test_config(Backend::Postgres).await else {
+            return;
+        };
+        let (a, _) = jolmood::spawn(config.clone()).await.expect("first server");
+        let app = TestApp::at(a, Backend::Postgres, dbs);
+        let c = coach(&app, "fl-coach@example.com", 60, false).await;
+        let cl = app.register("fl-client@example.com", "USER").await;
+        let id = booked(&app, &cl.token, &c, day_at(4, 9 * 60)).await;
+        // A change of that appointment has numbered its event and not committed yet...
+        let db = app.db(Database::Appointments).await;
+        let txn = db.begin().await.unwrap();
+        let uuid = |s: &str| uuid::Uuid::parse_str(s).unwrap();
+        let row = txn
+            .query_one(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "INSERT INTO booking_events (appointment_id, kind, coach_id, client_id, at) \
+                 VALUES ($1, 'CONFIRMED', $2, $3, now()) RETURNING seq",
+                [uuid(&id).into(), uuid(&c.id).into(), uuid(&cl.id).into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let seq: i64 = row.try_get("", "seq").unwrap();
+        // ...while a later one commits; then the second server starts and listens.
+        booked(&app, &cl.token, &c, day_at(4, 10 * 60)).await;
+        let (b, _) = jolmood::spawn(config).await.expect("second server");
+        let (b_ws, b_base) = (format!("ws://{b}/graphql"), format!("http://{b}"));
+        let mut ws = subscribe(&b_ws, &app, &b_base, "graphql-transport-ws", &cl.token, 1).await;
+        let third = booked(&app, &cl.token, &c, day_at(4, 11 * 60)).await;
+        assert_eq!(
+            next_event(&mut ws).await["appointment"]["id"],
+            third.as_str()
+        );
+        // The first change commits now, with its notification.
+        let payload = json!({
+            "seq": seq, "kind": "Confirmed", "appointment_id": id,
+            "coach_id": c.id, "client_id": cl.id, "at": Utc::now(),
+        });
+        txn.execute(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_notify('jolmood_booking_events', $1)",
+            [payload.to_string().into()],
+        ))
+        .await
+        .unwrap();
+        txn.commit().await.unwrap();
+        let e = next_event(&mut ws).await;
+        assert_eq!(e["type"], "CONFIRMED", "{e}");
+        assert_eq!(e["appointment"]["id"], id.as_str(), "{e}");
+        let _ = db.close().await;
+    }
+}
+
 /// Statements each database ran so far (from `/metrics`).
 async fn statements(app: &TestApp, db: &str) -> u64 {
     let text = app.get_text("/metrics").await;
@@ -1050,4 +1115,156 @@ async fn slots_are_computed_in_the_coach_timezone(app: TestApp) {
         day_at(4, 120),
         "{body}"
     );
+}
+
+/// The audit entries (target type, details) of `action` on appointment `id`, read from
+/// admin_db.
+async fn audit_entries(app: &TestApp, action: &str, id: &str) -> Vec<(String, Option<String>)> {
+    let db = app.db(Database::Admin).await;
+    let stmt = Query::select()
+        .columns([Alias::new("target_type"), Alias::new("details")])
+        .from(Alias::new("audit_trail"))
+        .and_where(Expr::col(Alias::new("action")).eq(action))
+        .and_where(Expr::col(Alias::new("target_id")).eq(id))
+        .to_owned();
+    let rows = db
+        .query_all(db.get_database_backend().build(&stmt))
+        .await
+        .unwrap();
+    let _ = db.close().await;
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get("", "target_type").unwrap(),
+                r.try_get("", "details").unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The caller's active appointments (both roles) as (start, end) spans.
+async fn active_spans(app: &TestApp, token: &str) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let body = app
+        .gql_as(
+            token,
+            "query Mine($status: AppointmentStatus, $first: Int) {
+  myAppointments(status: $status, first: $first) { nodes { status startsAt endsAt } }
+}",
+            json!({"first": 100}),
+        )
+        .await;
+    body["data"]["myAppointments"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("myAppointments: {body}"))
+        .iter()
+        .filter(|a| a["status"] == "CONFIRMED" || a["status"] == "PENDING")
+        .map(|a| (parse(&a["startsAt"]), parse(&a["endsAt"])))
+        .collect()
+}
+
+async fn a_coach_who_books_another_coach_keeps_one_calendar(app: TestApp) {
+    let a = coach(&app, "cal-a@example.com", 60, false).await;
+    let b = coach(&app, "cal-b@example.com", 30, false).await;
+    let cl = app.register("cal-client@example.com", "USER").await;
+    // A coaches 10:00-11:00; A may not attend B's 10:00 or 10:30 session meanwhile.
+    let at = day_at(13, 10 * 60);
+    booked(&app, &cl.token, &a, at).await;
+    for start in [at, at + Span::minutes(30)] {
+        let body = book(&app, &a.token, &b, start).await;
+        assert_eq!(code(&body), "CONFLICT", "{body}");
+    }
+    booked(&app, &a.token, &b, at + Span::hours(1)).await;
+    // The other way round: A attends B at 11:00-11:30, so nobody books A at 11:00, and
+    // A's own slots no longer offer it.
+    let body = book(&app, &cl.token, &a, at + Span::hours(1)).await;
+    assert_eq!(code(&body), "CONFLICT", "{body}");
+    let offered = slot_starts(&app, &a, at, at + Span::hours(3)).await;
+    assert_eq!(offered, vec![at + Span::hours(2)], "{offered:?}");
+
+    // Concurrently, on several slots: A's client books A while A books B at that time;
+    // exactly one of each pair wins.
+    let starts: Vec<DateTime<Utc>> = (0..6).map(|h| day_at(14, (8 + h) * 60)).collect();
+    let results = join_all(starts.iter().flat_map(|&t| {
+        [
+            book(&app, &cl.token, &a, t),
+            book(&app, &a.token, &b, t + Span::minutes(30)),
+        ]
+    }))
+    .await;
+    for pair in results.chunks(2) {
+        let wins = pair
+            .iter()
+            .filter(|r| r["data"]["bookAppointment"]["id"].is_string())
+            .count();
+        assert_eq!(wins, 1, "{pair:?}");
+        assert!(pair.iter().any(|r| code(r) == "CONFLICT"), "{pair:?}");
+    }
+    let mut spans = active_spans(&app, &a.token).await;
+    spans.sort();
+    assert_eq!(spans.len(), 2 + starts.len(), "{spans:?}");
+    for w in spans.windows(2) {
+        assert!(w[0].1 <= w[1].0, "A's calendar overlaps: {spans:?}");
+    }
+}
+
+async fn a_booking_racing_its_coach_suspension_does_not_survive(app: TestApp) {
+    let admin = admin_token(&app).await;
+    let emails: Vec<String> = (0..4).map(|i| format!("srace{i}@example.com")).collect();
+    let clients = join_all(emails.iter().map(|e| app.register(e, "USER"))).await;
+    for round in 0..3 {
+        let c = coach(&app, &format!("srace-coach{round}@example.com"), 60, false).await;
+        // Bookings of distinct slots race the suspension.
+        let bookings = (0..16).map(|i| {
+            let cl = &clients[i % clients.len()];
+            let at = day_at(20 + round, i64::try_from(i).unwrap() * 60);
+            let (app, c) = (&app, &c);
+            async move { book(app, &cl.token, c, at).await }
+        });
+        let suspend = app.gql_as(
+            &admin,
+            "mutation S($u: ID!, $s: Boolean!) { suspendUser(userId: $u, suspended: $s) { id } }",
+            json!({"u": c.id, "s": true}),
+        );
+        let (results, suspended) = tokio::join!(join_all(bookings), suspend);
+        assert!(suspended["data"]["suspendUser"].is_object(), "{suspended}");
+        for r in &results {
+            let Some(id) = r["data"]["bookAppointment"]["id"].as_str() else {
+                assert_eq!(code(r), "BAD_USER_INPUT", "{r}");
+                continue;
+            };
+            let body = app.gql_as(&admin, ONE, json!({"id": id})).await;
+            let a = &body["data"]["appointment"];
+            assert_eq!(a["status"], "CANCELLED", "survived the suspension: {body}");
+            assert_eq!(a["cancelReason"], "coach suspended", "{body}");
+            let audited = audit_entries(&app, "cancelAppointment", id).await;
+            assert_eq!(
+                audited,
+                vec![("Appointment".into(), Some("coach suspended".into()))]
+            );
+        }
+    }
+}
+
+async fn expiries_found_by_a_booking_are_audited_once(app: TestApp) {
+    let c = coach(&app, "aud-coach@example.com", 60, true).await;
+    let other = coach(&app, "aud-other@example.com", 60, false).await;
+    let cl = app.register("aud-client@example.com", "USER").await;
+    let id = booked(&app, &cl.token, &c, day_at(6, 8 * 60)).await;
+    move_appointment(
+        &app,
+        &id,
+        Utc::now() - Span::minutes(10),
+        Utc::now() + Span::hours(5),
+    )
+    .await;
+    // The client's next booking writes the expiry down (with its event).
+    booked(&app, &cl.token, &other, day_at(6, 9 * 60)).await;
+    let audited = audit_entries(&app, "expireAppointment", &id).await;
+    assert_eq!(
+        audited,
+        vec![("Appointment".into(), Some("not confirmed".into()))]
+    );
+    // Once written down it is not expired (nor audited) again.
+    booked(&app, &cl.token, &other, day_at(6, 10 * 60)).await;
+    assert_eq!(audit_entries(&app, "expireAppointment", &id).await.len(), 1);
 }

@@ -269,9 +269,14 @@ pub(crate) async fn planning(
         })
         .collect();
     if with_appointments {
+        // The coach's calendar: what they coach and what they booked as a client.
         busy.extend(
             appointment::Entity::find()
-                .filter(appointment::Column::CoachId.eq(coach_id))
+                .filter(
+                    sea_orm::Condition::any()
+                        .add(appointment::Column::CoachId.eq(coach_id))
+                        .add(appointment::Column::ClientId.eq(coach_id)),
+                )
                 .filter(active(at))
                 .filter(appointment::Column::EndsAt.gt(from))
                 .filter(appointment::Column::StartsAt.lt(reach))

@@ -1,13 +1,19 @@
 //! Bookings and the life of an appointment: book, confirm, cancel, complete; the
 //! expiry of unconfirmed ones; the cancellations a coach's suspension causes.
 //!
-//! No two active appointments of one coach, or of one client, ever overlap, and the
-//! database decides it, not a read before the write. PostgreSQL: two exclusion
-//! constraints (see the migration); the loser's insert fails with 23P01, which
+//! No two active appointments of one person ever overlap, whatever role they hold in
+//! each (a coach may also book another coach), and the database decides it, not a read
+//! before the write. PostgreSQL: one exclusion constraint over each person's active
+//! appointments (`appointment_participants`, kept by a trigger in the appointment's own
+//! statement; see the migration); the loser's insert fails with 23P01, which
 //! `crate::error` maps to CONFLICT. SQLite has none, but one writer at a time: the
 //! booking's transaction starts with a write (the expiry sweep of the people involved),
-//! which takes the write lock before the overlap check, so check and insert cannot
-//! interleave with another booking's.
+//! which takes the write lock before the overlap check (both people, both roles), so
+//! check and insert cannot interleave with another booking's.
+//!
+//! Every state change leaves exactly one audit entry: the mutation's own (written by the
+//! schema), or, for the changes no mutation names (expiries found by a booking or the
+//! sweep, cancellations caused by a suspension), one written here after the commit.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
@@ -86,21 +92,10 @@ pub(crate) async fn book(
 
     let txn = services.stores.appointments.begin().await?;
     // The first statement writes (SQLite: takes the write lock before the check below).
-    let mut published = expire(
-        &txn,
-        at,
-        Condition::any()
-            .add(appointment::Column::CoachId.eq(coach_id))
-            .add(appointment::Column::ClientId.eq(client_id)),
-    )
-    .await?;
+    let expired = expire(&txn, at, involving(&[coach_id, client_id])).await?;
     if txn.get_database_backend() != DatabaseBackend::Postgres {
         let overlapping = appointment::Entity::find()
-            .filter(
-                Condition::any()
-                    .add(appointment::Column::CoachId.eq(coach_id))
-                    .add(appointment::Column::ClientId.eq(client_id)),
-            )
+            .filter(involving(&[coach_id, client_id]))
             .filter(active(at))
             .filter(appointment::Column::StartsAt.lt(slot.end))
             .filter(appointment::Column::EndsAt.gt(slot.start))
@@ -127,10 +122,78 @@ pub(crate) async fn book(
     }
     .insert(&txn)
     .await?;
-    published.push(events::record(&txn, Kind::Booked, &row, at).await?);
+    let booked = events::record(&txn, Kind::Booked, &row, at).await?;
     txn.commit().await?;
+    audit_expired(services, &expired).await;
+    let mut published = expired;
+    published.push(booked);
     services.events.committed(published);
-    Ok(row)
+    unless_coach_suspended(services, row).await
+}
+
+/// Rows whose coach or client is one of `people`: a person's calendar covers both roles.
+fn involving(people: &[Uuid]) -> Condition {
+    Condition::any()
+        .add(appointment::Column::CoachId.is_in(people.iter().copied()))
+        .add(appointment::Column::ClientId.is_in(people.iter().copied()))
+}
+
+/// Closes the race between a booking and its coach's suspension, which live in
+/// different databases. The suspension commits the account's flag, then cancels the
+/// coach's future appointments in one pass ([`cancel_for_suspended_coach`]); a booking
+/// checks the coach before its transaction, and reads the flag again here, after its
+/// commit. Either the cancellation pass's read (which starts after the flag committed)
+/// sees the booking's row and cancels it, or the booking committed after that read
+/// started, hence after the flag committed, and this read sees the flag and cancels it
+/// itself. Both may happen: whoever comes second finds the row no longer active and
+/// leaves it. So no suspended coach keeps an active future appointment.
+async fn unless_coach_suspended(
+    services: &SharedServices,
+    row: appointment::Model,
+) -> Result<appointment::Model> {
+    let Some(coach_id) = row.coach_id else {
+        return Ok(row);
+    };
+    let suspended = crate::services::auth::accounts::find(&services.stores.auth, coach_id)
+        .await?
+        .is_some_and(|account| account.suspended);
+    if !suspended {
+        return Ok(row);
+    }
+    cancel_for_suspended_coach(services, coach_id).await?;
+    Ok(appointment::Entity::find_by_id(row.id)
+        .one(&services.stores.appointments)
+        .await?
+        .unwrap_or(row))
+}
+
+/// One audit entry per expiry written down (no person acted: no actor).
+async fn audit_expired(services: &SharedServices, expired: &[Event]) {
+    for event in expired {
+        audit_change(
+            services,
+            event.appointment_id,
+            "expireAppointment",
+            NOT_CONFIRMED,
+        )
+        .await;
+    }
+}
+
+/// Records a change of appointment `id` that no mutation of its own names.
+async fn audit_change(services: &SharedServices, id: Uuid, action: &str, details: &str) {
+    audit::record(
+        &services.stores.admin,
+        audit::Entry {
+            action: action.into(),
+            target_type: "Appointment".into(),
+            target_id: Some(id.to_string()),
+            outcome: "success".into(),
+            details: Some(details.into()),
+            ..Default::default()
+        },
+    )
+    .await;
 }
 
 /// What a party asks of an appointment.
@@ -285,38 +348,28 @@ pub(crate) async fn sweep_expired(services: &SharedServices) -> Result<usize> {
     let events = expire(&txn, now(), Condition::all()).await?;
     txn.commit().await?;
     let n = events.len();
-    for event in &events {
-        audit::record(
-            &services.stores.admin,
-            audit::Entry {
-                action: "expireAppointment".into(),
-                target_type: "Appointment".into(),
-                target_id: Some(event.appointment_id.to_string()),
-                outcome: "success".into(),
-                details: Some(NOT_CONFIRMED.into()),
-                ..Default::default()
-            },
-        )
-        .await;
-    }
+    audit_expired(services, &events).await;
     services.events.committed(events);
     Ok(n)
 }
 
 /// Cancels every future active appointment of `coach_id` (their coach was suspended),
-/// with events for both parties.
+/// with events for both parties and an audit entry each. Called after the suspension
+/// committed, and by a booking that finds its coach suspended after its own commit (see
+/// [`unless_coach_suspended`]).
 pub(crate) async fn cancel_for_suspended_coach(
     services: &SharedServices,
     coach_id: Uuid,
 ) -> Result<usize> {
     let at = now();
     let txn = services.stores.appointments.begin().await?;
-    let mut published = expire(
+    let expired = expire(
         &txn,
         at,
         Condition::all().add(appointment::Column::CoachId.eq(coach_id)),
     )
     .await?;
+    let mut cancelled = Vec::new();
     let future = appointment::Entity::find()
         .filter(appointment::Column::CoachId.eq(coach_id))
         .filter(active(at))
@@ -332,9 +385,21 @@ pub(crate) async fn cancel_for_suspended_coach(
         change.cancelled_by = Set(None);
         change.updated_at = Set(at);
         let updated = change.update(&txn).await?;
-        published.push(events::record(&txn, Kind::Cancelled, &updated, at).await?);
+        cancelled.push(events::record(&txn, Kind::Cancelled, &updated, at).await?);
     }
     txn.commit().await?;
+    audit_expired(services, &expired).await;
+    for event in &cancelled {
+        audit_change(
+            services,
+            event.appointment_id,
+            "cancelAppointment",
+            COACH_SUSPENDED,
+        )
+        .await;
+    }
+    let mut published = expired;
+    published.extend(cancelled);
     services.events.committed(published);
     Ok(n)
 }

@@ -281,7 +281,10 @@ struct Delivered {
     seen: HashSet<i64>,
     order: VecDeque<i64>,
     highest: i64,
-    /// Events up to this one were written before this process listened: never sent.
+    /// The last event written when this process started: a replay does not send it or
+    /// any numbered before it (they predate every subscriber). A notification is always
+    /// new, whatever its number: a change whose event was numbered before the process
+    /// started may commit after it (numbers are taken at insert, not at commit).
     floor: i64,
 }
 
@@ -295,9 +298,10 @@ impl Delivered {
         }
     }
 
-    /// True the first time `seq` is offered.
-    fn first_time(&mut self, seq: i64) -> bool {
-        if seq <= self.floor || !self.seen.insert(seq) {
+    /// True the first time `seq` is offered; `replayed`: read from the table rather
+    /// than notified (see `floor`).
+    fn first_time(&mut self, seq: i64, replayed: bool) -> bool {
+        if (replayed && seq <= self.floor) || !self.seen.insert(seq) {
             return false;
         }
         self.order.push_back(seq);
@@ -365,7 +369,7 @@ pub(crate) async fn listen(services: crate::services::SharedServices) {
             match tokio::time::timeout(HEARTBEAT, listener.try_recv()).await {
                 Ok(Ok(Some(n))) => match serde_json::from_str::<Event>(n.payload()) {
                     Ok(event) => {
-                        if d.first_time(event.seq) {
+                        if d.first_time(event.seq, false) {
                             bus.publish(event);
                         }
                     }
@@ -397,7 +401,7 @@ async fn replay(db: &DatabaseConnection, bus: &Bus, delivered: &mut Delivered) -
             return Ok(());
         };
         for event in batch {
-            if delivered.first_time(event.seq) {
+            if delivered.first_time(event.seq, true) {
                 bus.publish(event);
             }
         }
@@ -412,13 +416,22 @@ mod tests {
     #[test]
     fn each_sequence_number_is_delivered_once() {
         let mut d = Delivered::new(10);
-        assert!(d.first_time(12));
-        assert!(!d.first_time(12));
-        assert!(d.first_time(11));
-        assert!(!d.first_time(5), "written before the process listened");
+        assert!(d.first_time(12, false));
+        assert!(!d.first_time(12, true));
+        assert!(d.first_time(11, true));
+        assert!(!d.first_time(11, false));
+        assert!(
+            !d.first_time(5, true),
+            "replayed from before the process started"
+        );
+        assert!(
+            d.first_time(6, false),
+            "numbered before the process started, committed after"
+        );
+        assert!(!d.first_time(6, true));
         assert_eq!(d.highest, 12);
         for seq in 100..(100 + SEEN as i64 + 1) {
-            assert!(d.first_time(seq));
+            assert!(d.first_time(seq, false));
         }
         assert!(d.seen.len() <= SEEN);
     }

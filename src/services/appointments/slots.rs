@@ -128,9 +128,12 @@ impl Plan<'_> {
     /// ([`check_window`]).
     pub(crate) fn slots(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Span> {
         let earliest = from.max(self.now + MIN_NOTICE);
+        // A start exactly 90 days ahead is offered (and booked), nothing after it: the
+        // exclusive end is one microsecond later (the clock's precision), not a second,
+        // which would offer a start that a booking refuses when `now` has a fraction.
         let latest = match self
             .now
-            .checked_add_signed(MAX_AHEAD + Duration::seconds(1))
+            .checked_add_signed(MAX_AHEAD + Duration::microseconds(1))
         {
             Some(l) => to.min(l),
             None => to,
@@ -536,6 +539,16 @@ mod tests {
             far.last().unwrap().start,
             utc("2030-04-01T10:00:00Z"),
             "90 days at most"
+        );
+
+        // Half a second before a slot is 90 days ahead, that slot lies beyond the
+        // horizon (a booking refuses it), so it is not offered.
+        let p = plan(&rules, chrono_tz::UTC, 60, "2030-01-01T09:59:59.5Z", &[]);
+        let far = p.slots(utc("2030-03-31T00:00:00Z"), utc("2030-04-02T00:00:00Z"));
+        assert_eq!(
+            far.last().unwrap().start,
+            utc("2030-04-01T09:00:00Z"),
+            "nothing beyond 90 days, by any fraction of a second"
         );
 
         let busy = [
