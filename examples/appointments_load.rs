@@ -55,14 +55,28 @@ impl Api {
         Ok(req.send().await?.json().await?)
     }
 
+    /// Registers an account; when the server's password-hashing queue is full it answers
+    /// `RATE_LIMITED` with `retryAfter`, and this waits that long and tries again, as a
+    /// polite client does.
     async fn register(&self, email: &str, role: &str) -> anyhow::Result<Account> {
-        let body = self
-            .gql(
-                None,
-                "mutation R($e: String!, $p: String!, $r: Role) { register(email: $e, password: $p, displayName: \"Bench\", role: $r) { accessToken user { id } } }",
-                json!({"e": email, "p": PASSWORD, "r": role}),
-            )
-            .await?;
+        let mut attempts = 0;
+        let body = loop {
+            let body = self
+                .gql(
+                    None,
+                    "mutation R($e: String!, $p: String!, $r: Role) { register(email: $e, password: $p, displayName: \"Bench\", role: $r) { accessToken user { id } } }",
+                    json!({"e": email, "p": PASSWORD, "r": role}),
+                )
+                .await?;
+            let limited = &body["errors"][0]["extensions"];
+            attempts += 1;
+            if limited["code"] == "RATE_LIMITED" && attempts < 100 {
+                let wait = limited["retryAfter"].as_u64().unwrap_or(1).max(1);
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                continue;
+            }
+            break body;
+        };
         let p = &body["data"]["register"];
         Ok(Account {
             id: p["user"]["id"]

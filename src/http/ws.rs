@@ -27,6 +27,11 @@ use crate::{
 };
 
 /// Legacy clients expect a `ka` message now and then.
+/// How long one websocket write may wait for the client to read. A client that reads
+/// nothing for this long (its socket buffers full) is dropped: while a write waits, the
+/// connection's session checks and token expiry cannot run, so it must not wait for ever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 const LEGACY_KEEPALIVE: Duration = Duration::from_secs(15);
 /// Incoming messages (and frames) larger than this close the connection.
 const MAX_MESSAGE: usize = 256 * 1024;
@@ -166,11 +171,12 @@ impl Connection {
                             expiry.as_mut().reset(at);
                         }
                     }
-                    if sink
-                        .send(Message::Text(message.to_string().into()))
-                        .await
-                        .is_err()
-                    {
+                    let sent = tokio::time::timeout(
+                        WRITE_TIMEOUT,
+                        sink.send(Message::Text(message.to_string().into())),
+                    )
+                    .await;
+                    if !matches!(sent, Ok(Ok(()))) {
                         break None;
                     }
                 }
@@ -196,14 +202,16 @@ impl Connection {
                 }
                 reason.truncate(end);
             }
-            let _ = sink
-                .send(Message::Close(Some(CloseFrame {
+            let _ = tokio::time::timeout(
+                WRITE_TIMEOUT,
+                sink.send(Message::Close(Some(CloseFrame {
                     code,
                     reason: reason.into(),
-                })))
-                .await;
+                }))),
+            )
+            .await;
         }
-        let _ = sink.close().await;
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
     }
 
     /// Handles one client message; may answer with a message or end the connection.
