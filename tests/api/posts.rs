@@ -44,6 +44,7 @@ with_admin!(
     anonymous_readers_read,
     a_feed_page_costs_the_same_statements_whatever_its_size,
     users_posts_in_a_list_cost_the_same_statements_whatever_its_size,
+    deleting_a_post_races_cleanly_with_likes_and_comments,
 );
 
 async fn spawn(backend: Backend) -> Option<TestApp> {
@@ -1004,5 +1005,78 @@ async fn users_posts_in_a_list_cost_the_same_statements_whatever_its_size(app: T
         let want: Vec<&str> = mine.iter().skip(3).take(3).map(String::as_str).collect();
         assert_eq!(got, want, "{r}");
         assert_eq!(r["data"]["user"]["posts"]["totalCount"], mine.len(), "{r}");
+    }
+}
+
+/// Deleting a post while others like, unlike and delete comments on it: every answer is
+/// the change or `NOT_FOUND` (never a deadlock or a foreign key error), and what remains
+/// of the posts that stay is counted right.
+async fn deleting_a_post_races_cleanly_with_likes_and_comments(app: TestApp) {
+    let coach = app.register("coach@example.com", "COACH").await;
+    let mut fans = Vec::new();
+    for i in 0..6 {
+        fans.push(app.register(&format!("fan{i}@example.com"), "USER").await);
+    }
+    for round in 0..6 {
+        let doomed = post(&app, &coach.token, &format!("doomed {round}")).await;
+        let kept = post(&app, &coach.token, &format!("kept {round}")).await;
+        let mut own = Vec::new();
+        for (i, f) in fans.iter().enumerate() {
+            if i % 2 == 0 {
+                app.gql_as(&f.token, LIKE, json!({"p": doomed})).await;
+                app.gql_as(&f.token, LIKE, json!({"p": kept})).await;
+            }
+            own.push((
+                comment(&app, &f.token, &doomed, "bye").await,
+                comment(&app, &f.token, &kept, "stay").await,
+            ));
+        }
+        let mut jobs = Vec::new();
+        for (i, f) in fans.iter().enumerate() {
+            let app = &app;
+            let (on_doomed, on_kept) = own[i].clone();
+            let doomed = doomed.clone();
+            let kept = kept.clone();
+            jobs.push(async move {
+                let mut answers = Vec::new();
+                let toggle = if i % 2 == 0 { UNLIKE } else { LIKE };
+                for (q, vars) in [
+                    (toggle, json!({"p": doomed})),
+                    (DELETE_COMMENT, json!({"id": on_doomed})),
+                    (toggle, json!({"p": kept})),
+                    (DELETE_COMMENT, json!({"id": on_kept})),
+                ] {
+                    answers.push(app.gql_as(&f.token, q, vars).await);
+                }
+                answers
+            });
+        }
+        let delete = async {
+            vec![
+                app.gql_as(&coach.token, DELETE, json!({"id": doomed}))
+                    .await,
+            ]
+        };
+        let (answers, deleted) = tokio::join!(futures_util::future::join_all(jobs), delete);
+        assert_eq!(
+            deleted[0]["data"]["deletePost"],
+            doomed.as_str(),
+            "{deleted:?}"
+        );
+        for r in answers.iter().flatten() {
+            if r.get("errors").is_some() {
+                assert_eq!(code(r), "NOT_FOUND", "{r}");
+            }
+        }
+        let r = app
+            .gql_as(&fans[0].token, POST, json!({"id": doomed}))
+            .await;
+        assert_eq!(r["data"]["post"], Value::Null, "{r}");
+        // The kept post: the even fans unliked it, the odd ones liked it, every comment
+        // was deleted.
+        let r = app.gql_as(&fans[0].token, POST, json!({"id": kept})).await;
+        assert_eq!(r["data"]["post"]["likeCount"], fans.len() / 2, "{r}");
+        assert_eq!(r["data"]["post"]["commentCount"], 0, "{r}");
+        assert_eq!(r["data"]["post"]["comments"]["totalCount"], 0, "{r}");
     }
 }
