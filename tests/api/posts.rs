@@ -470,6 +470,28 @@ async fn images_on_posts_are_the_authors_own(app: TestApp) {
         .gql_as(&coach.token, UPDATE, json!({"id": p, "m": []}))
         .await;
     assert!(ids(&r).is_empty(), "{r}");
+
+    // An admin editing the post sets the author's images, never the admin's own.
+    let admin_token = admin(&app).await;
+    let r = app
+        .upload(&admin_token, "root.png", "image/png", png(), None)
+        .await;
+    let admins = r["data"]["uploadMedia"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string();
+    let r = app
+        .gql_as(&admin_token, UPDATE, json!({"id": p, "m": [admins]}))
+        .await;
+    assert_eq!(
+        (code(&r), &r["errors"][0]["extensions"]["field"]),
+        ("BAD_USER_INPUT", &json!("mediaIds")),
+        "the admin's image on the coach's post: {r}"
+    );
+    let r = app
+        .gql_as(&admin_token, UPDATE, json!({"id": p, "m": [mine[4]]}))
+        .await;
+    assert_eq!(ids(&r), vec![mine[4].clone()], "the author's image: {r}");
 }
 
 async fn text_is_trimmed_and_bounded(app: TestApp) {
@@ -479,7 +501,11 @@ async fn text_is_trimmed_and_bounded(app: TestApp) {
         .await;
     assert_eq!(r["data"]["createPost"]["body"], "padded", "{r}");
     let p = r["data"]["createPost"]["id"].as_str().unwrap().to_string();
-    for body in ["   ".to_string(), "é".repeat(5_001)] {
+    for body in [
+        "   ".to_string(),
+        "é".repeat(5_001),
+        "nul\u{0}byte".to_string(),
+    ] {
         let r = app.gql_as(&coach.token, CREATE, json!({"b": body})).await;
         assert_eq!(
             (code(&r), &r["errors"][0]["extensions"]["field"]),
@@ -500,7 +526,11 @@ async fn text_is_trimmed_and_bounded(app: TestApp) {
         .await;
     assert_eq!(code(&r), "BAD_USER_INPUT", "a body cannot be cleared: {r}");
 
-    for body in ["  ".to_string(), "x".repeat(2_001)] {
+    for body in [
+        "  ".to_string(),
+        "x".repeat(2_001),
+        "nul\u{0}byte".to_string(),
+    ] {
         let r = app
             .gql_as(&coach.token, COMMENT, json!({"p": p, "b": body}))
             .await;
