@@ -566,11 +566,24 @@ async fn deleting_a_post_takes_its_likes_and_comments(app: TestApp) {
     let keep = post(&app, &coach.token, "stays").await;
     let p = post(&app, &coach.token, "goes").await;
     let c = comment(&app, &fan.token, &p, "nice").await;
+    let other = comment(&app, &fan.token, &keep, "bye").await;
+    let r = app
+        .gql_as(
+            &fan.token,
+            DELETE_COMMENT,
+            json!({"id": format!("urn:uuid:{other}")}),
+        )
+        .await;
+    assert_eq!(r["data"]["deleteComment"], other.as_str(), "{r}");
     comment(&app, &fan.token, &keep, "also nice").await;
     app.gql_as(&fan.token, LIKE, json!({"p": p})).await;
     app.gql_as(&fan.token, LIKE, json!({"p": keep})).await;
 
-    let r = app.gql_as(&coach.token, DELETE, json!({"id": p})).await;
+    // Whatever spelling of the id was sent, the answer is the id as the API writes it,
+    // the key client caches evict.
+    let r = app
+        .gql_as(&coach.token, DELETE, json!({"id": p.to_uppercase()}))
+        .await;
     assert_eq!(r["data"]["deletePost"], p.as_str(), "{r}");
     assert_eq!(
         app.gql(POST, json!({"id": p})).await["data"]["post"],
@@ -618,6 +631,9 @@ async fn suspended_authors_leave_the_feed(app: TestApp) {
     let p = post(&app, &coach.token, "soon hidden").await;
     let q = post(&app, &other.token, "stays").await;
     assert_eq!(feed_ids(&app).await, vec![q.clone(), p.clone()]);
+    let early = app.register("early@example.com", "USER").await;
+    let r = app.gql_as(&early.token, LIKE, json!({"p": p})).await;
+    assert_eq!(r["data"]["likePost"]["likeCount"], 1, "{r}");
 
     let suspend =
         "mutation($u: ID!, $s: Boolean!) { suspendUser(userId: $u, suspended: $s) { id } }";
@@ -640,8 +656,11 @@ async fn suspended_authors_leave_the_feed(app: TestApp) {
         .gql_as(&fan.token, COMMENT, json!({"p": p, "b": "hello?"}))
         .await;
     assert_eq!(code(&r), "NOT_FOUND", "{r}");
+    // Nor unliked: a post the caller cannot read does not change.
+    let r = app.gql_as(&early.token, UNLIKE, json!({"p": p})).await;
+    assert_eq!(code(&r), "NOT_FOUND", "{r}");
     let r = app.gql_as(&admin, LIKE, json!({"p": p})).await;
-    assert_eq!(r["data"]["likePost"]["likeCount"], 1, "{r}");
+    assert_eq!(r["data"]["likePost"]["likeCount"], 2, "{r}");
     let author_posts = "query($u: ID!) { user(id: $u) { posts { totalCount nodes { id } } } }";
     let r = app.gql(author_posts, json!({"u": coach.id})).await;
     assert_eq!(r["data"]["user"]["posts"]["totalCount"], 0, "{r}");
@@ -657,7 +676,10 @@ async fn suspended_authors_leave_the_feed(app: TestApp) {
 
     app.gql_as(&admin, suspend, json!({"u": coach.id, "s": false}))
         .await;
-    assert_eq!(feed_ids(&app).await, vec![q, p]);
+    assert_eq!(feed_ids(&app).await, vec![q, p.clone()]);
+    let r = app.gql_as(&early.token, POST, json!({"id": p})).await;
+    assert_eq!(r["data"]["post"]["likeCount"], 2, "{r}");
+    assert_eq!(r["data"]["post"]["likedByMe"], true, "{r}");
 }
 
 async fn anonymous_readers_read(app: TestApp) {

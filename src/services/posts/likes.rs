@@ -57,14 +57,21 @@ pub(crate) async fn like(services: &SharedServices, viewer: &Viewer, post_id: Uu
     Ok(())
 }
 
-/// Takes `user`'s like off `post_id`; unliking twice changes nothing. `NOT_FOUND` when
-/// the post does not exist.
-pub(crate) async fn unlike(services: &SharedServices, user: Uuid, post_id: Uuid) -> Result<()> {
+/// Takes `viewer`'s like off `post_id`; unliking twice changes nothing. `NOT_FOUND`
+/// when the post does not exist, or is hidden with its suspended author (admins
+/// excepted), as for a like: a post the caller cannot read does not change.
+pub(crate) async fn unlike(
+    services: &SharedServices,
+    viewer: &Viewer,
+    post_id: Uuid,
+) -> Result<()> {
+    let user = viewer.user_id;
     let db = &services.stores.posts;
     let backend = db.get_database_backend();
     let txn = db.begin().await?;
-    if lock_post(&txn, post_id).await?.is_none() {
-        return Err(Error::NotFound("post not found".into()));
+    match lock_post(&txn, post_id).await? {
+        Some(hidden) if !hidden || viewer.is_admin() => {}
+        _ => return Err(Error::NotFound("post not found".into())),
     }
     let (delete, drop) = match backend {
         sea_orm::DbBackend::Postgres => (
