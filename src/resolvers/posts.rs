@@ -96,13 +96,14 @@ impl PostsMutation {
         answer(ctx, id).await
     }
 
-    /// Deletes a post (its author or an admin) with its likes and comments; answers its id.
+    /// Deletes a post (its author or an admin) with its likes and comments; answers its id
+    /// as the API writes it (whatever spelling of the UUID was sent), for caches to evict.
     #[graphql(guard = "LoggedIn")]
     async fn delete_post(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let post_id = ids::parse("id", &id)?;
         ctx.audit_target("Post", post_id);
         write::delete(ctx.services()?, ctx.viewer()?, post_id).await?;
-        Ok(id)
+        Ok(ids::to_id(post_id))
     }
 
     /// Likes a post; liking it again changes nothing.
@@ -119,7 +120,7 @@ impl PostsMutation {
     async fn unlike_post(&self, ctx: &Context<'_>, post_id: ID) -> Result<Post> {
         let id = ids::parse("postId", &post_id)?;
         ctx.audit_target("Post", id);
-        likes::unlike(ctx.services()?, ctx.viewer()?.user_id, id).await?;
+        likes::unlike(ctx.services()?, ctx.viewer()?, id).await?;
         answer(ctx, id).await
     }
 
@@ -138,6 +139,6 @@ impl PostsMutation {
         let comment_id = ids::parse("id", &id)?;
         ctx.audit_target("Comment", comment_id);
         comments::delete(ctx.services()?, ctx.viewer()?, comment_id).await?;
-        Ok(id)
+        Ok(ids::to_id(comment_id))
     }
 }

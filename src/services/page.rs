@@ -14,7 +14,7 @@ pub(crate) const DEFAULT_FIRST: u64 = 20;
 pub(crate) const MAX_FIRST: u64 = 100;
 
 /// A position in a list sorted by (timestamp, id).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Cursor {
     pub(crate) at: DateTime<Utc>,
     pub(crate) id: Uuid,

@@ -6,6 +6,13 @@ use crate::error::{Error, Result};
 /// Trims `value` and checks its length in characters (not bytes: "é" counts once).
 pub(crate) fn bounded(field: &str, value: &str, min: usize, max: usize) -> Result<String> {
     let trimmed = value.trim();
+    // PostgreSQL cannot store a NUL character in text: a client's mistake, not ours.
+    if trimmed.contains('\0') {
+        return Err(Error::bad_input(
+            field,
+            format!("{field} must not contain NUL characters"),
+        ));
+    }
     let len = trimmed.chars().count();
     if len < min {
         return Err(Error::bad_input(

@@ -43,12 +43,17 @@ with_admin!(
     suspended_authors_leave_the_feed,
     anonymous_readers_read,
     a_feed_page_costs_the_same_statements_whatever_its_size,
+    users_posts_in_a_list_cost_the_same_statements_whatever_its_size,
+    deleting_a_post_races_cleanly_with_likes_and_comments,
 );
 
 async fn spawn(backend: Backend) -> Option<TestApp> {
     TestApp::spawn_with(backend, |c| {
         c.admin_email = Some(ADMIN_EMAIL.into());
         c.admin_password = Some(ADMIN_PASSWORD.into());
+        // The statement counts below must not see a session check that expired while
+        // a slow machine was still seeding.
+        c.session_cache_ttl = std::time::Duration::from_secs(60);
     })
     .await
 }
@@ -465,6 +470,28 @@ async fn images_on_posts_are_the_authors_own(app: TestApp) {
         .gql_as(&coach.token, UPDATE, json!({"id": p, "m": []}))
         .await;
     assert!(ids(&r).is_empty(), "{r}");
+
+    // An admin editing the post sets the author's images, never the admin's own.
+    let admin_token = admin(&app).await;
+    let r = app
+        .upload(&admin_token, "root.png", "image/png", png(), None)
+        .await;
+    let admins = r["data"]["uploadMedia"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string();
+    let r = app
+        .gql_as(&admin_token, UPDATE, json!({"id": p, "m": [admins]}))
+        .await;
+    assert_eq!(
+        (code(&r), &r["errors"][0]["extensions"]["field"]),
+        ("BAD_USER_INPUT", &json!("mediaIds")),
+        "the admin's image on the coach's post: {r}"
+    );
+    let r = app
+        .gql_as(&admin_token, UPDATE, json!({"id": p, "m": [mine[4]]}))
+        .await;
+    assert_eq!(ids(&r), vec![mine[4].clone()], "the author's image: {r}");
 }
 
 async fn text_is_trimmed_and_bounded(app: TestApp) {
@@ -474,7 +501,11 @@ async fn text_is_trimmed_and_bounded(app: TestApp) {
         .await;
     assert_eq!(r["data"]["createPost"]["body"], "padded", "{r}");
     let p = r["data"]["createPost"]["id"].as_str().unwrap().to_string();
-    for body in ["   ".to_string(), "é".repeat(5_001)] {
+    for body in [
+        "   ".to_string(),
+        "é".repeat(5_001),
+        "nul\u{0}byte".to_string(),
+    ] {
         let r = app.gql_as(&coach.token, CREATE, json!({"b": body})).await;
         assert_eq!(
             (code(&r), &r["errors"][0]["extensions"]["field"]),
@@ -495,7 +526,11 @@ async fn text_is_trimmed_and_bounded(app: TestApp) {
         .await;
     assert_eq!(code(&r), "BAD_USER_INPUT", "a body cannot be cleared: {r}");
 
-    for body in ["  ".to_string(), "x".repeat(2_001)] {
+    for body in [
+        "  ".to_string(),
+        "x".repeat(2_001),
+        "nul\u{0}byte".to_string(),
+    ] {
         let r = app
             .gql_as(&coach.token, COMMENT, json!({"p": p, "b": body}))
             .await;
@@ -531,11 +566,24 @@ async fn deleting_a_post_takes_its_likes_and_comments(app: TestApp) {
     let keep = post(&app, &coach.token, "stays").await;
     let p = post(&app, &coach.token, "goes").await;
     let c = comment(&app, &fan.token, &p, "nice").await;
+    let other = comment(&app, &fan.token, &keep, "bye").await;
+    let r = app
+        .gql_as(
+            &fan.token,
+            DELETE_COMMENT,
+            json!({"id": format!("urn:uuid:{other}")}),
+        )
+        .await;
+    assert_eq!(r["data"]["deleteComment"], other.as_str(), "{r}");
     comment(&app, &fan.token, &keep, "also nice").await;
     app.gql_as(&fan.token, LIKE, json!({"p": p})).await;
     app.gql_as(&fan.token, LIKE, json!({"p": keep})).await;
 
-    let r = app.gql_as(&coach.token, DELETE, json!({"id": p})).await;
+    // Whatever spelling of the id was sent, the answer is the id as the API writes it,
+    // the key client caches evict.
+    let r = app
+        .gql_as(&coach.token, DELETE, json!({"id": p.to_uppercase()}))
+        .await;
     assert_eq!(r["data"]["deletePost"], p.as_str(), "{r}");
     assert_eq!(
         app.gql(POST, json!({"id": p})).await["data"]["post"],
@@ -583,6 +631,9 @@ async fn suspended_authors_leave_the_feed(app: TestApp) {
     let p = post(&app, &coach.token, "soon hidden").await;
     let q = post(&app, &other.token, "stays").await;
     assert_eq!(feed_ids(&app).await, vec![q.clone(), p.clone()]);
+    let early = app.register("early@example.com", "USER").await;
+    let r = app.gql_as(&early.token, LIKE, json!({"p": p})).await;
+    assert_eq!(r["data"]["likePost"]["likeCount"], 1, "{r}");
 
     let suspend =
         "mutation($u: ID!, $s: Boolean!) { suspendUser(userId: $u, suspended: $s) { id } }";
@@ -605,8 +656,11 @@ async fn suspended_authors_leave_the_feed(app: TestApp) {
         .gql_as(&fan.token, COMMENT, json!({"p": p, "b": "hello?"}))
         .await;
     assert_eq!(code(&r), "NOT_FOUND", "{r}");
+    // Nor unliked: a post the caller cannot read does not change.
+    let r = app.gql_as(&early.token, UNLIKE, json!({"p": p})).await;
+    assert_eq!(code(&r), "NOT_FOUND", "{r}");
     let r = app.gql_as(&admin, LIKE, json!({"p": p})).await;
-    assert_eq!(r["data"]["likePost"]["likeCount"], 1, "{r}");
+    assert_eq!(r["data"]["likePost"]["likeCount"], 2, "{r}");
     let author_posts = "query($u: ID!) { user(id: $u) { posts { totalCount nodes { id } } } }";
     let r = app.gql(author_posts, json!({"u": coach.id})).await;
     assert_eq!(r["data"]["user"]["posts"]["totalCount"], 0, "{r}");
@@ -622,7 +676,10 @@ async fn suspended_authors_leave_the_feed(app: TestApp) {
 
     app.gql_as(&admin, suspend, json!({"u": coach.id, "s": false}))
         .await;
-    assert_eq!(feed_ids(&app).await, vec![q, p]);
+    assert_eq!(feed_ids(&app).await, vec![q, p.clone()]);
+    let r = app.gql_as(&early.token, POST, json!({"id": p})).await;
+    assert_eq!(r["data"]["post"]["likeCount"], 2, "{r}");
+    assert_eq!(r["data"]["post"]["likedByMe"], true, "{r}");
 }
 
 async fn anonymous_readers_read(app: TestApp) {
@@ -867,4 +924,211 @@ async fn a_feed_page_costs_the_same_statements_whatever_its_size(app: TestApp) {
         "feed statements per page on {:?}: {:?}",
         app.backend, costs[1]
     );
+}
+
+/// The posts of every coach of a list, with their first comments and counts.
+const COACHES_POSTS: &str = "query($f: Int, $pf: Int) {
+  coaches(first: $f) { nodes { id
+    posts(first: $pf) {
+      totalCount
+      nodes { id body likedByMe author { id } comments(first: 2) { totalCount nodes { body } } }
+      pageInfo { hasNextPage endCursor }
+    }
+  } }
+}";
+
+async fn users_posts_in_a_list_cost_the_same_statements_whatever_its_size(app: TestApp) {
+    // Six coaches; coach i writes i posts (the first one none), each with i % 3 comments.
+    let upsert = "mutation($h: String!, $s: [String!]!) { upsertCoachProfile(headline: $h, specialtySlugs: $s) { id } }";
+    let fan = app.register("fan@example.com", "USER").await;
+    let mut coaches = Vec::new();
+    let mut posts: HashMap<String, Vec<String>> = HashMap::new();
+    for i in 0..6 {
+        let c = app
+            .register(&format!("coach{i}@example.com"), "COACH")
+            .await;
+        let r = app
+            .gql_as(
+                &c.token,
+                upsert,
+                json!({"h": format!("Coach {i}"), "s": ["yoga"]}),
+            )
+            .await;
+        assert!(r["data"]["upsertCoachProfile"].is_object(), "{r}");
+        let mut mine = Vec::new();
+        for k in 0..i {
+            let p = post(&app, &c.token, &format!("coach {i} post {k}")).await;
+            for n in 0..(k % 3) {
+                comment(&app, &fan.token, &p, &format!("comment {n}")).await;
+            }
+            mine.push(p);
+        }
+        // Newest first.
+        mine.reverse();
+        posts.insert(c.id.clone(), mine);
+        coaches.push(c);
+    }
+    // The fan likes each coach's newest post.
+    for mine in posts.values() {
+        if let Some(p) = mine.first() {
+            app.gql_as(&fan.token, LIKE, json!({"p": p})).await;
+        }
+    }
+    app.gql_as(&fan.token, "{ me { id } }", json!({})).await;
+
+    let mut costs = Vec::new();
+    for first in [2, 6] {
+        let before = statements(&app).await;
+        let r = app
+            .gql_as(&fan.token, COACHES_POSTS, json!({"f": first, "pf": 3}))
+            .await;
+        let after = statements(&app).await;
+        assert!(r.get("errors").is_none(), "{r}");
+        let nodes = r["data"]["coaches"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), first, "{r}");
+        for n in nodes {
+            let mine = &posts[n["id"].as_str().unwrap()];
+            let page = &n["posts"];
+            assert_eq!(page["totalCount"], mine.len(), "{n}");
+            assert_eq!(page["pageInfo"]["hasNextPage"], mine.len() > 3, "{n}");
+            let got: Vec<&str> = page["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].as_str().unwrap())
+                .collect();
+            let want: Vec<&str> = mine.iter().take(3).map(String::as_str).collect();
+            assert_eq!(got, want, "each coach's own newest posts: {n}");
+            for (k, p) in page["nodes"].as_array().unwrap().iter().enumerate() {
+                assert_eq!(p["author"]["id"], n["id"], "{p}");
+                assert_eq!(p["likedByMe"], k == 0, "{p}");
+                let written = p["body"]
+                    .as_str()
+                    .and_then(|b| b.rsplit(' ').next())
+                    .and_then(|k| k.parse::<usize>().ok())
+                    .unwrap();
+                assert_eq!(p["comments"]["totalCount"], written % 3, "{p}");
+                let bodies: Vec<&str> = p["comments"]["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["body"].as_str().unwrap())
+                    .collect();
+                assert_eq!(
+                    bodies,
+                    ["comment 0", "comment 1"][..(written % 3).min(2)],
+                    "{p}"
+                );
+            }
+        }
+        costs.push(
+            after
+                .iter()
+                .map(|(db, n)| (db.clone(), n - before.get(db).copied().unwrap_or(0)))
+                .collect::<HashMap<String, u64>>(),
+        );
+    }
+    assert_eq!(
+        costs[0], costs[1],
+        "six users' posts must cost what two users' posts cost"
+    );
+    assert_eq!(costs[1]["posts"], 1, "one post_db statement: {costs:?}");
+
+    // The next page of each coach continues after its cursor, still in one statement.
+    let r = app
+        .gql_as(&fan.token, COACHES_POSTS, json!({"f": 6, "pf": 3}))
+        .await;
+    let next = "query($u: ID!, $a: String) { user(id: $u) { posts(first: 3, after: $a) { totalCount nodes { id } pageInfo { hasNextPage } } } }";
+    for n in r["data"]["coaches"]["nodes"].as_array().unwrap() {
+        let mine = &posts[n["id"].as_str().unwrap()];
+        let Some(end) = n["posts"]["pageInfo"]["endCursor"].as_str() else {
+            assert!(mine.is_empty(), "{n}");
+            continue;
+        };
+        let r = app
+            .gql_as(&fan.token, next, json!({"u": n["id"], "a": end}))
+            .await;
+        let got: Vec<&str> = r["data"]["user"]["posts"]["nodes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"))
+            .iter()
+            .map(|p| p["id"].as_str().unwrap())
+            .collect();
+        let want: Vec<&str> = mine.iter().skip(3).take(3).map(String::as_str).collect();
+        assert_eq!(got, want, "{r}");
+        assert_eq!(r["data"]["user"]["posts"]["totalCount"], mine.len(), "{r}");
+    }
+}
+
+/// Deleting a post while others like, unlike and delete comments on it: every answer is
+/// the change or `NOT_FOUND` (never a deadlock or a foreign key error), and what remains
+/// of the posts that stay is counted right.
+async fn deleting_a_post_races_cleanly_with_likes_and_comments(app: TestApp) {
+    let coach = app.register("coach@example.com", "COACH").await;
+    let mut fans = Vec::new();
+    for i in 0..6 {
+        fans.push(app.register(&format!("fan{i}@example.com"), "USER").await);
+    }
+    for round in 0..6 {
+        let doomed = post(&app, &coach.token, &format!("doomed {round}")).await;
+        let kept = post(&app, &coach.token, &format!("kept {round}")).await;
+        let mut own = Vec::new();
+        for (i, f) in fans.iter().enumerate() {
+            if i % 2 == 0 {
+                app.gql_as(&f.token, LIKE, json!({"p": doomed})).await;
+                app.gql_as(&f.token, LIKE, json!({"p": kept})).await;
+            }
+            own.push((
+                comment(&app, &f.token, &doomed, "bye").await,
+                comment(&app, &f.token, &kept, "stay").await,
+            ));
+        }
+        let mut jobs = Vec::new();
+        for (i, f) in fans.iter().enumerate() {
+            let app = &app;
+            let (on_doomed, on_kept) = own[i].clone();
+            let doomed = doomed.clone();
+            let kept = kept.clone();
+            jobs.push(async move {
+                let mut answers = Vec::new();
+                let toggle = if i % 2 == 0 { UNLIKE } else { LIKE };
+                for (q, vars) in [
+                    (toggle, json!({"p": doomed})),
+                    (DELETE_COMMENT, json!({"id": on_doomed})),
+                    (toggle, json!({"p": kept})),
+                    (DELETE_COMMENT, json!({"id": on_kept})),
+                ] {
+                    answers.push(app.gql_as(&f.token, q, vars).await);
+                }
+                answers
+            });
+        }
+        let delete = async {
+            vec![
+                app.gql_as(&coach.token, DELETE, json!({"id": doomed}))
+                    .await,
+            ]
+        };
+        let (answers, deleted) = tokio::join!(futures_util::future::join_all(jobs), delete);
+        assert_eq!(
+            deleted[0]["data"]["deletePost"],
+            doomed.as_str(),
+            "{deleted:?}"
+        );
+        for r in answers.iter().flatten() {
+            if r.get("errors").is_some() {
+                assert_eq!(code(r), "NOT_FOUND", "{r}");
+            }
+        }
+        let r = app
+            .gql_as(&fans[0].token, POST, json!({"id": doomed}))
+            .await;
+        assert_eq!(r["data"]["post"], Value::Null, "{r}");
+        // The kept post: the even fans unliked it, the odd ones liked it, every comment
+        // was deleted.
+        let r = app.gql_as(&fans[0].token, POST, json!({"id": kept})).await;
+        assert_eq!(r["data"]["post"]["likeCount"], fans.len() / 2, "{r}");
+        assert_eq!(r["data"]["post"]["commentCount"], 0, "{r}");
+        assert_eq!(r["data"]["post"]["comments"]["totalCount"], 0, "{r}");
+    }
 }

@@ -11,7 +11,8 @@ use uuid::Uuid;
 use crate::{
     db::posts::comment,
     services::{
-        posts::read::{self, PostRow, Reader, Scope},
+        page::{Cursor, Page},
+        posts::read::{self, AuthorPage, PostRow, Reader, Scope},
         SharedServices,
     },
 };
@@ -78,6 +79,65 @@ impl Loader<(Uuid, u64)> for FirstCommentsLoader {
     }
 }
 
+/// One page of one author's posts as one reader sees it (`User.posts` below a list of
+/// users): the page, the first comments to read with each post, whether to count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct AuthorPageKey {
+    pub(crate) author: Uuid,
+    pub(crate) first: u64,
+    pub(crate) after: Option<Cursor>,
+    pub(crate) reader: Reader,
+    pub(crate) comments: Option<u64>,
+    pub(crate) total: bool,
+}
+
+/// The pages of many authors' posts: one post_db statement for all the authors asked
+/// with the same page, reader and selection (every user of a list, in practice).
+pub(crate) struct AuthorPagesLoader(SharedServices);
+
+impl Loader<AuthorPageKey> for AuthorPagesLoader {
+    type Value = AuthorPage;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[AuthorPageKey],
+    ) -> Result<HashMap<AuthorPageKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<AuthorPageKey, Vec<Uuid>> = HashMap::new();
+        for k in keys {
+            let group = AuthorPageKey {
+                author: Uuid::nil(),
+                ..*k
+            };
+            groups.entry(group).or_default().push(k.author);
+        }
+        let mut out = HashMap::with_capacity(keys.len());
+        for (group, authors) in groups {
+            let page = Page {
+                first: group.first,
+                after: group.after,
+            };
+            let mut found = read::author_pages(
+                &self.0.stores.posts,
+                &authors,
+                group.reader,
+                &page,
+                group.comments,
+                group.total,
+            )
+            .await?;
+            for author in authors {
+                let mut value = found.remove(&author).unwrap_or_default();
+                if group.total && value.total.is_none() {
+                    value.total = Some(0);
+                }
+                out.insert(AuthorPageKey { author, ..group }, value);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Adds this domain's loaders to the schema.
 pub(crate) fn register<Q, M, S>(
     builder: async_graphql::SchemaBuilder<Q, M, S>,
@@ -88,6 +148,10 @@ pub(crate) fn register<Q, M, S>(
         .data(crate::schema::loader(PostLoader(services.clone()), delay))
         .data(crate::schema::loader(
             FirstCommentsLoader(services.clone()),
+            delay,
+        ))
+        .data(crate::schema::loader(
+            AuthorPagesLoader(services.clone()),
             delay,
         ))
 }

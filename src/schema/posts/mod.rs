@@ -17,6 +17,7 @@ use async_graphql::{dataloader::DataLoader, Context, Lookahead, Result, Value};
 use uuid::Uuid;
 
 pub(crate) use loaders::register as register_loaders;
+use loaders::{AuthorPageKey, AuthorPagesLoader};
 
 use crate::{
     db::{
@@ -31,7 +32,7 @@ use crate::{
     },
     services::{
         page::{Cursor, Page, DEFAULT_FIRST, MAX_FIRST},
-        posts::read::{self, Reader, Scope},
+        posts::read::{self, PostRow, Reader, Scope},
     },
 };
 
@@ -139,10 +140,20 @@ pub(crate) async fn load(
     selections: &[Lookahead<'_>],
 ) -> Result<Vec<Post>> {
     let services = ctx.services()?;
-    let wanted = comments_wanted(selections);
-    let limit = wanted.map(|k| k + 1);
+    let limit = comments_wanted(selections).map(|k| k + 1);
     let rows = read::posts(&services.stores.posts, scope, reader(ctx)?, page, limit).await?;
+    complete(ctx, rows, selections, limit).await
+}
 
+/// Makes the posts of `rows` (read with `limit` first comments when asked) with the
+/// authors and images `selections` ask for: one batch per part, through the loaders, so
+/// the pages of many users' posts share them too.
+async fn complete(
+    ctx: &Context<'_>,
+    rows: Vec<PostRow>,
+    selections: &[Lookahead<'_>],
+    limit: Option<u64>,
+) -> Result<Vec<Post>> {
     // The authors of the posts and of their comments, in one batch per part.
     let comment_sels = comment_nodes(selections);
     let mut author_sels: Vec<Lookahead<'_>> =
@@ -261,5 +272,38 @@ pub(crate) async fn connection(
         &page,
         posts.into_iter().map(|p| (p.cursor(), p)).collect(),
         total,
+    ))
+}
+
+/// `User.posts`: one author's posts, newest first. The page comes through a loader, so
+/// below a list of users every user's page is read in one statement.
+pub(crate) async fn author_connection(
+    ctx: &Context<'_>,
+    author: Uuid,
+    first: Option<i32>,
+    after: Option<&str>,
+) -> Result<Conn<Post>> {
+    let page = Page::new(first, after)?;
+    let look = ctx.look_ahead();
+    let selections = [look.field("nodes"), look.field("edges").field("node")];
+    let limit = comments_wanted(&selections).map(|k| k + 1);
+    let key = AuthorPageKey {
+        author,
+        first: page.first,
+        after: page.after,
+        reader: reader(ctx)?,
+        comments: limit,
+        total: look.field("totalCount").exists(),
+    };
+    let found = ctx
+        .data::<DataLoader<AuthorPagesLoader>>()?
+        .load_one(key)
+        .await?
+        .unwrap_or_default();
+    let posts = complete(ctx, found.rows, &selections, limit).await?;
+    Ok(make_connection(
+        &page,
+        posts.into_iter().map(|p| (p.cursor(), p)).collect(),
+        found.total.unwrap_or(0),
     ))
 }

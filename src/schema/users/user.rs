@@ -32,7 +32,7 @@ use crate::{
         media::{Media, MediaLoader},
         posts::{self, Post},
     },
-    services::{auth::Role, posts::read::Scope, users::rules::DEFAULT_TIMEZONE},
+    services::{auth::Role, users::rules::DEFAULT_TIMEZONE},
 };
 
 #[derive(Clone, Default)]
@@ -250,7 +250,7 @@ impl User {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Conn<Post>> {
-        posts::connection(ctx, Scope::Author(self.id), first, after.as_deref()).await
+        posts::author_connection(ctx, self.id, first, after.as_deref()).await
     }
 }
 

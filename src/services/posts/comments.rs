@@ -66,10 +66,11 @@ pub(crate) async fn delete(services: &SharedServices, viewer: &Viewer, id: Uuid)
     let db = &services.stores.posts;
     let backend = db.get_database_backend();
     let txn = db.begin().await?;
-    // The comment with its post's author, both rows locked (PostgreSQL) so the count and
-    // the rule hold against a concurrent delete.
+    // The comment with its post's author, the post locked (PostgreSQL) first and alone,
+    // in the order a post's delete takes them (the post, then its comments), so the two
+    // never deadlock; a comment deleted meanwhile is seen by the delete below.
     let lock = if backend == sea_orm::DbBackend::Postgres {
-        " FOR UPDATE"
+        " FOR NO KEY UPDATE OF p"
     } else {
         ""
     };
@@ -97,7 +98,13 @@ pub(crate) async fn delete(services: &SharedServices, viewer: &Viewer, id: Uuid)
             "only its author, the post's author or an admin may delete a comment".into(),
         ));
     }
-    comment::Entity::delete_by_id(id).exec(&txn).await?;
+    let deleted = comment::Entity::delete_by_id(id)
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if deleted == 0 {
+        return Err(Error::NotFound("comment not found".into()));
+    }
     post::Entity::update_many()
         .col_expr(
             post::Column::CommentCount,

@@ -33,8 +33,6 @@ pub(crate) struct Reader {
 pub(crate) enum Scope {
     /// Every visible post, newest first.
     Feed,
-    /// One author's posts, newest first.
-    Author(Uuid),
     /// These posts (in no particular order).
     Ids(Vec<Uuid>),
 }
@@ -148,40 +146,192 @@ pub(crate) async fn posts(
     let mut out: Vec<PostRow> = Vec::new();
     for row in rows {
         let id: Uuid = row.try_get("", "id")?;
-        if out.last().map(|p| p.post.id) != Some(id) {
-            out.push(PostRow {
-                post: post::Model {
-                    id,
-                    author_id: row.try_get("", "author_id")?,
-                    body: row.try_get("", "body")?,
-                    like_count: row.try_get("", "like_count")?,
-                    comment_count: row.try_get("", "comment_count")?,
-                    author_hidden: row.try_get("", "author_hidden")?,
-                    created_at: row.try_get("", "created_at")?,
-                    updated_at: row.try_get("", "updated_at")?,
-                },
-                liked: row.try_get("", "liked")?,
-                media: media_list(&row)?,
-                comments: comments.map(|_| Vec::new()),
-            });
-        }
-        if comments.is_some() {
-            let c_id: Option<Uuid> = row.try_get("", "c_id")?;
-            if let (Some(c_id), Some(last)) = (c_id, out.last_mut()) {
-                let c = comment::Model {
-                    id: c_id,
-                    post_id: id,
-                    author_id: row.try_get("", "c_author_id")?,
-                    body: row.try_get("", "c_body")?,
-                    created_at: row.try_get("", "c_created_at")?,
-                };
-                if let Some(list) = last.comments.as_mut() {
-                    list.push(c);
-                }
+        push_row(&mut out, &row, id, comments.is_some())?;
+    }
+    Ok(out)
+}
+
+/// Adds one result row (post `id`, with at most one of its comments) to `out`, whose
+/// rows come grouped by post.
+fn push_row(out: &mut Vec<PostRow>, row: &QueryResult, id: Uuid, comments: bool) -> Result<()> {
+    if out.last().map(|p| p.post.id) != Some(id) {
+        out.push(PostRow {
+            post: post::Model {
+                id,
+                author_id: row.try_get("", "author_id")?,
+                body: row.try_get("", "body")?,
+                like_count: row.try_get("", "like_count")?,
+                comment_count: row.try_get("", "comment_count")?,
+                author_hidden: row.try_get("", "author_hidden")?,
+                created_at: row.try_get("", "created_at")?,
+                updated_at: row.try_get("", "updated_at")?,
+            },
+            liked: row.try_get("", "liked")?,
+            media: media_list(row)?,
+            comments: comments.then(Vec::new),
+        });
+    }
+    if comments {
+        let c_id: Option<Uuid> = row.try_get("", "c_id")?;
+        if let (Some(c_id), Some(last)) = (c_id, out.last_mut()) {
+            let c = comment::Model {
+                id: c_id,
+                post_id: id,
+                author_id: row.try_get("", "c_author_id")?,
+                body: row.try_get("", "c_body")?,
+                created_at: row.try_get("", "c_created_at")?,
+            };
+            if let Some(list) = last.comments.as_mut() {
+                list.push(c);
             }
         }
     }
+    Ok(())
+}
+
+/// One page of each author's posts, as `User.posts` below a list of users asks.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AuthorPage {
+    /// `page.limit()` rows at most, newest first.
+    pub(crate) rows: Vec<PostRow>,
+    /// How many posts of the author the reader may see, when asked.
+    pub(crate) total: Option<i64>,
+}
+
+/// A page of posts of each of `authors` (the same `page` for each) that `reader` may see,
+/// with their first `comments` comments and, when `with_total`, each author's count, in
+/// ONE statement whatever the number of authors: PostgreSQL reads each author's page with
+/// a LATERAL subquery (an index seek per author, after the keyset filter and the LIMIT);
+/// SQLite numbers each author's posts with a window function.
+pub(crate) async fn author_pages(
+    db: &impl ConnectionTrait,
+    authors: &[Uuid],
+    reader: Reader,
+    page: &Page,
+    comments: Option<u64>,
+    with_total: bool,
+) -> Result<HashMap<Uuid, AuthorPage>> {
+    let mut out: HashMap<Uuid, AuthorPage> = HashMap::new();
+    if authors.is_empty() || (page.first == 0 && !with_total) {
+        return Ok(out);
+    }
+    let backend = db.get_database_backend();
+    let mut q = Sql {
+        backend,
+        text: String::with_capacity(2048),
+        values: Vec::new(),
+    };
+    let postgres = backend == DbBackend::Postgres;
+    let comments = comments.filter(|k| *k > 0);
+    // An empty page still answers the totals: no post row is read then.
+    let limit = if page.first == 0 { 0 } else { page.limit() };
+
+    q.push("WITH a(author_id) AS (VALUES ");
+    for (i, id) in authors.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.push("(");
+        q.bind(*id);
+        q.push(")");
+    }
+    q.push(")");
+    if !postgres {
+        q.push(", p AS (SELECT ");
+        q.push(POST_COLUMNS);
+        q.push(" FROM (SELECT ");
+        q.push(POST_COLUMNS);
+        q.push(", ROW_NUMBER() OVER (PARTITION BY author_id ORDER BY created_at DESC, id DESC) AS prn FROM posts WHERE author_id IN (SELECT author_id FROM a)");
+        author_filter(&mut q, reader, "");
+        keyset_after(&mut q, page);
+        q.push(") WHERE prn <= ");
+        q.bind(limit as i64);
+        q.push(")");
+        if let Some(k) = comments {
+            q.push(", c AS (SELECT id, post_id, author_id, body, created_at FROM (SELECT id, post_id, author_id, body, created_at, ROW_NUMBER() OVER (PARTITION BY post_id ORDER BY created_at, id) AS rn FROM comments WHERE post_id IN (SELECT id FROM p)) WHERE rn <= ");
+            q.bind(k as i64);
+            q.push(")");
+        }
+    }
+    q.push(" SELECT a.author_id AS a_author, ");
+    if with_total {
+        q.push("(SELECT count(*) FROM posts t WHERE t.author_id = a.author_id");
+        author_filter(&mut q, reader, "t.");
+        q.push(") AS total, ");
+    }
+    q.push("p.*, ");
+    liked_and_media(&mut q, reader.viewer);
+    if comments.is_some() {
+        q.push(COMMENT_COLUMNS);
+    }
+    if postgres {
+        q.push(" FROM a LEFT JOIN LATERAL (SELECT ");
+        q.push(POST_COLUMNS);
+        q.push(" FROM posts WHERE author_id = a.author_id");
+        author_filter(&mut q, reader, "");
+        keyset_after(&mut q, page);
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ");
+        q.bind(limit as i64);
+        q.push(") p ON TRUE");
+        if let Some(k) = comments {
+            q.push(" LEFT JOIN LATERAL (SELECT id, author_id, body, created_at FROM comments WHERE post_id = p.id ORDER BY created_at, id LIMIT ");
+            q.bind(k as i64);
+            q.push(") c ON TRUE");
+        }
+    } else {
+        q.push(" FROM a LEFT JOIN p ON p.author_id = a.author_id");
+        if comments.is_some() {
+            q.push(" LEFT JOIN c ON c.post_id = p.id");
+        }
+    }
+    q.push(" ORDER BY a.author_id, p.created_at DESC, p.id DESC");
+    if comments.is_some() {
+        q.push(", c.created_at, c.id");
+    }
+
+    let rows = db
+        .query_all(Statement::from_sql_and_values(backend, q.text, q.values))
+        .await?;
+    for row in rows {
+        let author: Uuid = row.try_get("", "a_author")?;
+        let entry = out.entry(author).or_default();
+        if with_total && entry.total.is_none() {
+            entry.total = Some(row.try_get("", "total")?);
+        }
+        let id: Option<Uuid> = row.try_get("", "id")?;
+        if let Some(id) = id {
+            push_row(&mut entry.rows, &row, id, comments.is_some())?;
+        }
+    }
     Ok(out)
+}
+
+/// What of an author's posts `reader` may see: all of them for admins, their own for
+/// the author, the others only while the author is not hidden. `prefix` names the table.
+fn author_filter(q: &mut Sql, reader: Reader, prefix: &str) {
+    if reader.admin {
+        return;
+    }
+    q.push(&format!(" AND ({prefix}author_hidden = "));
+    q.bind(false);
+    if let Some(v) = reader.viewer {
+        q.push(&format!(" OR {prefix}author_id = "));
+        q.bind(v);
+    }
+    q.push(")");
+}
+
+/// Rows after the page's cursor, newest first.
+fn keyset_after(q: &mut Sql, page: &Page) {
+    if let Some(c) = page.after {
+        q.push(" AND (created_at < ");
+        q.bind(c.at);
+        q.push(" OR (created_at = ");
+        q.bind(c.at);
+        q.push(" AND id < ");
+        q.bind(c.id);
+        q.push("))");
+    }
 }
 
 /// `liked` and `media` of the row `p`.
@@ -214,14 +364,6 @@ fn page_select(q: &mut Sql, scope: &Scope, reader: Reader, page: Option<&Page>) 
             q.push("author_hidden = ");
             q.bind(false);
         }
-        Scope::Author(author) => {
-            q.push("author_id = ");
-            q.bind(*author);
-            if !(reader.admin || reader.viewer == Some(*author)) {
-                q.push(" AND author_hidden = ");
-                q.bind(false);
-            }
-        }
         Scope::Ids(ids) => {
             q.push("id IN (");
             for (i, id) in ids.iter().enumerate() {
@@ -244,15 +386,7 @@ fn page_select(q: &mut Sql, scope: &Scope, reader: Reader, page: Option<&Page>) 
         }
     }
     if let Some(page) = page {
-        if let Some(c) = page.after {
-            q.push(" AND (created_at < ");
-            q.bind(c.at);
-            q.push(" OR (created_at = ");
-            q.bind(c.at);
-            q.push(" AND id < ");
-            q.bind(c.id);
-            q.push("))");
-        }
+        keyset_after(q, page);
         q.push(" ORDER BY created_at DESC, id DESC LIMIT ");
         q.bind(page.limit() as i64);
     }
@@ -289,13 +423,17 @@ pub(crate) async fn count(db: &impl ConnectionTrait, scope: &Scope, reader: Read
     let mut query = post::Entity::find();
     match scope {
         Scope::Feed => query = query.filter(post::Column::AuthorHidden.eq(false)),
-        Scope::Author(author) => {
-            query = query.filter(post::Column::AuthorId.eq(*author));
-            if !(reader.admin || reader.viewer == Some(*author)) {
-                query = query.filter(post::Column::AuthorHidden.eq(false));
+        Scope::Ids(ids) => {
+            query = query.filter(post::Column::Id.is_in(ids.iter().copied()));
+            if !reader.admin {
+                let mut visible =
+                    sea_orm::Condition::any().add(post::Column::AuthorHidden.eq(false));
+                if let Some(v) = reader.viewer {
+                    visible = visible.add(post::Column::AuthorId.eq(v));
+                }
+                query = query.filter(visible);
             }
         }
-        Scope::Ids(ids) => query = query.filter(post::Column::Id.is_in(ids.iter().copied())),
     }
     Ok(query.count(db).await? as i64)
 }

@@ -109,7 +109,7 @@ async fn editable(txn: &DatabaseTransaction, viewer: &Viewer, id: Uuid) -> Resul
 
 /// Edits a post (its author or an admin). An omitted argument keeps the value; `body`
 /// cannot be cleared; `media_ids` replaces the images (`[]` or null removes them all),
-/// which must be the caller's own.
+/// which must be the post author's own (whoever edits).
 pub(crate) async fn update(
     services: &SharedServices,
     viewer: &Viewer,
@@ -126,9 +126,10 @@ pub(crate) async fn update(
         Patch::Set(ids) => Some(checked_media(ids)?),
     };
     let txn = services.stores.posts.begin().await?;
-    editable(&txn, viewer, id).await?;
+    let row = editable(&txn, viewer, id).await?;
+    // The author's images, also when an admin edits the post.
     if let Some(ids) = &media_ids {
-        claim(services, viewer.user_id, ids).await?;
+        claim(services, row.author_id, ids).await?;
     }
     let mut update = post::Entity::update_many()
         .col_expr(post::Column::UpdatedAt, Expr::value(now()))
