@@ -8,6 +8,12 @@ use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use jolmood::config::Config;
 
+/// A request allocates and frees many small objects (parsed documents, field values,
+/// JSON); under load glibc's malloc took over a quarter of the server's CPU time in the
+/// feed benchmark (BENCHMARKS.md). mimalloc's thread-local free lists cost far less.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "jolmood",
