@@ -61,6 +61,7 @@ pub async fn build(config: Config) -> anyhow::Result<AppState> {
         passwords: Hasher::new()?,
         sessions: SessionCache::new(config.session_cache_ttl),
         events: appointments::events::Bus::new(stores.appointments.get_database_backend()),
+        upload_slots: tokio::sync::Semaphore::new(services::media::MAX_CONCURRENT_UPLOADS),
         stores,
         config,
     });

@@ -543,6 +543,9 @@ impl PendingWrite for LocalWrite {
     async fn commit(mut self: Box<Self>, meta: &StoredMedia) -> anyhow::Result<()> {
         let store = &self.store;
         let written: anyhow::Result<()> = async {
+            // tokio writes in the background: `flush` reports a failed write, which
+            // `sync_all` alone would keep to itself.
+            self.file.flush().await?;
             self.file.sync_all().await?;
             tokio::fs::rename(&self.tmp, store.bytes_path(meta.id)).await?;
             tokio::fs::create_dir_all(store.owner_dir(meta.owner)).await?;

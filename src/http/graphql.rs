@@ -292,8 +292,16 @@ pub(crate) async fn post_handler(
             }
             e
         }));
+        // Files are stored only for a caller whose token holds, so the token is read
+        // before the body.
+        let uploader = match authenticate(&state, &headers).await {
+            Ok(Auth::User(viewer)) => Some(viewer.user_id),
+            Ok(_) => None,
+            Err(e) => return e.into_response(),
+        };
         let started = std::time::Instant::now();
-        let received = multipart::receive(&state.services, raw_content_type, body, cut).await;
+        let received =
+            multipart::receive(&state.services, raw_content_type, body, cut, uploader).await;
         tracing::debug!(
             micros = started.elapsed().as_micros() as u64,
             "multipart body received"

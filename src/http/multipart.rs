@@ -17,9 +17,12 @@ use std::{
     },
 };
 
+use std::time::Duration;
+
 use async_graphql::{BatchRequest, Request, UploadValue};
 use axum::body::Body;
-use futures_util::TryStreamExt;
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use uuid::Uuid;
 
 use super::json::{parse_json, MAX_JSON_BODY};
 use crate::{
@@ -32,6 +35,13 @@ use crate::{
         SharedServices,
     },
 };
+
+/// How long a multipart body may take in all, and how long it may pause between two
+/// chunks. Far below the hour after which the sweeper removes the chunks of unfinished
+/// uploads, so an upload is never swept while it is still arriving; a client trickling a
+/// body cannot hold its upload slot (and the store's bytes) for long.
+const BODY_DEADLINE: Duration = Duration::from_secs(600);
+const BODY_IDLE: Duration = Duration::from_secs(30);
 
 /// What multer lets one part hold: above the 10 MiB a file may have, which is enforced
 /// exactly while it streams (so the answer is `PAYLOAD_TOO_LARGE`, not a parse error).
@@ -54,17 +64,22 @@ pub(super) struct Parsed {
 
 /// Reads a multipart body whose content type is `content_type` (as sent: boundaries are
 /// case-sensitive). `cut` reads true when the body hit the server's size limit.
+///
+/// Files are stored only for `uploader`, a caller whose token holds: anybody else's file
+/// parts are skipped unread, and the operations that would take them answer
+/// `UNAUTHENTICATED` as they would anyway.
 pub(super) async fn receive(
     services: &SharedServices,
     content_type: &str,
     body: Body,
     cut: Arc<AtomicBool>,
+    uploader: Option<Uuid>,
 ) -> Result<Parsed, Refusal> {
     let boundary = multer::parse_boundary(content_type)
         .ok()
         .filter(|b| !b.is_empty())
         .ok_or_else(|| Refusal::Malformed("a multipart request needs a boundary".into()))?;
-    let stream = body.into_data_stream().map_err(io::Error::other);
+    let stream = within_deadline(body.into_data_stream().map_err(io::Error::other));
     let limits = multer::SizeLimit::new()
         .for_field("operations", MAX_JSON_BODY as u64)
         .for_field("map", MAX_JSON_BODY as u64)
@@ -116,6 +131,18 @@ pub(super) async fn receive(
                         )));
                     }
                     let filename = field.file_name().unwrap_or_default().to_string();
+                    if uploader.is_none() {
+                        let refused = Error::Unauthenticated("sign in to upload files".into());
+                        arrivals.insert(name, Arrival::new(filename, Err(refused)));
+                        continue;
+                    }
+                    // One upload slot per file being received, so a crowd of slow
+                    // uploads cannot take every blocking thread and all the memory.
+                    let Ok(_slot) = services.upload_slots.try_acquire() else {
+                        let busy = Error::RateLimited { retry_after: 1 };
+                        arrivals.insert(name, Arrival::new(filename, Err(busy)));
+                        continue;
+                    };
                     let bytes = field.map_err(io::Error::other);
                     let received = match receive::receive(services, bytes).await {
                         Ok(r) => Ok(r),
@@ -246,4 +273,28 @@ fn multer_refusal(e: multer::Error, cut: &AtomicBool) -> Refusal {
         multer::Error::StreamReadFailed(_) => cut_refusal(cut),
         e => Refusal::Malformed(format!("invalid multipart request: {e}")),
     }
+}
+
+/// The body's chunks, cut off with an error once the body has taken [`BODY_DEADLINE`] or
+/// paused for [`BODY_IDLE`].
+fn within_deadline<S>(body: S) -> impl Stream<Item = io::Result<bytes::Bytes>> + Send
+where
+    S: Stream<Item = io::Result<bytes::Bytes>> + Send + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + BODY_DEADLINE;
+    futures_util::stream::unfold(Some(body), move |body| async move {
+        let mut body = body?;
+        let wait = BODY_IDLE.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        match tokio::time::timeout(wait, body.next()).await {
+            Ok(Some(item)) => Some((item, Some(body))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the request body stalled or took too long",
+                )),
+                None,
+            )),
+        }
+    })
 }

@@ -20,13 +20,12 @@ use super::AppState;
 use crate::{
     schema::{
         context::RequestContext,
-        errors::{code_of, is_request_error, label},
+        errors::{is_lagged, is_request_error, label},
         limits,
     },
     services::auth::{authenticate_token, bearer, sessions::ClientInfo, Auth, Viewer},
 };
 
-/// Legacy clients expect a `ka` message now and then.
 /// The read buffer of a connection. The library's default (128 KiB, allocated whole for
 /// every connection) made 5,000 idle subscribers cost about 0.9 GiB; client messages are
 /// small (a `subscribe` of a few hundred bytes), and a larger one is read in several
@@ -38,6 +37,7 @@ const READ_BUFFER: usize = 8 * 1024;
 /// connection's session checks and token expiry cannot run, so it must not wait for ever.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Legacy clients expect a `ka` message now and then.
 const LEGACY_KEEPALIVE: Duration = Duration::from_secs(15);
 /// Incoming messages (and frames) larger than this close the connection.
 const MAX_MESSAGE: usize = 256 * 1024;
@@ -363,13 +363,10 @@ impl Connection {
                             .await;
                         return;
                     }
-                    // A running subscription that fails with RATE_LIMITED has fallen too
-                    // far behind its events (see `services::appointments::events`): it is
-                    // dropped, and the connection with it, rather than buffered.
-                    let too_slow = response
-                        .errors
-                        .iter()
-                        .any(|e| code_of(e) == Some("RATE_LIMITED"));
+                    // A subscription that fell too far behind its events (see
+                    // `services::appointments::events`) is dropped, and the connection
+                    // with it, rather than buffered.
+                    let too_slow = response.errors.iter().any(is_lagged);
                     if too_slow {
                         let _ = tx
                             .send(Outgoing::Message(op_id.clone(), generation, message))

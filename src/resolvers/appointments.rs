@@ -1,6 +1,6 @@
 //! Availability, slots, bookings and booking events (appointment_db).
 
-use async_graphql::{Context, InputObject, Object, Result, Subscription, ID};
+use async_graphql::{Context, ErrorExtensions, InputObject, Object, Result, Subscription, ID};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
@@ -12,6 +12,7 @@ use crate::{
         },
         connection::{connection, Conn},
         context::ContextExt,
+        errors::LAGGED,
         guards::{LoggedIn, RoleGuard},
         ids,
     },
@@ -231,7 +232,10 @@ impl AppointmentsSubscription {
                 appointment_id: event.appointment_id,
                 at: event.at,
             }),
-            Err(_) => Err(Error::RateLimited { retry_after: 1 }.into()),
+            Err(_) => Err(
+                async_graphql::Error::from(Error::RateLimited { retry_after: 1 })
+                    .extend_with(|_, ext| ext.set(LAGGED, true)),
+            ),
         }))
     }
 }

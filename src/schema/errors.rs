@@ -32,6 +32,19 @@ pub(crate) fn set_code(err: &mut ServerError, code: &str) {
         .set("code", code);
 }
 
+/// The extension that marks a subscriber dropped for falling behind its events: the
+/// websocket closes the connection for that error only (a `RATE_LIMITED` of any other
+/// operation, say a 6th login, is an ordinary error).
+pub(crate) const LAGGED: &str = "lagged";
+
+/// True for the error a subscription stream ends with when it fell too far behind.
+pub(crate) fn is_lagged(err: &ServerError) -> bool {
+    err.extensions
+        .as_ref()
+        .and_then(|e| e.get(LAGGED))
+        .is_some_and(|v| *v == Value::Boolean(true))
+}
+
 pub(crate) fn code_of(err: &ServerError) -> Option<&str> {
     match err.extensions.as_ref()?.get("code")? {
         Value::String(s) => Some(s.as_str()),

@@ -26,6 +26,9 @@ pub(crate) struct Services {
     pub(crate) sessions: auth::sessions::SessionCache,
     /// Booking events of this process's subscribers.
     pub(crate) events: appointments::events::Bus,
+    /// Uploads this process receives at once ([`media::MAX_CONCURRENT_UPLOADS`]); each
+    /// holds a blocking thread and a few MiB while its body arrives.
+    pub(crate) upload_slots: tokio::sync::Semaphore,
 }
 
 pub(crate) type SharedServices = Arc<Services>;

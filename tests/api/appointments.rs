@@ -68,6 +68,7 @@ macro_rules! appointment_tests {
 }
 
 appointment_tests!(
+    a_rate_limited_answer_leaves_the_subscriptions_open,
     twenty_concurrent_bookings_of_one_slot_make_one,
     sessions_of_different_lengths_never_overlap,
     one_client_cannot_hold_two_coaches_at_once,
@@ -1267,4 +1268,49 @@ async fn expiries_found_by_a_booking_are_audited_once(app: TestApp) {
     // Once written down it is not expired (nor audited) again.
     booked(&app, &cl.token, &other, day_at(6, 10 * 60)).await;
     assert_eq!(audit_entries(&app, "expireAppointment", &id).await.len(), 1);
+}
+
+/// Only a subscriber that fell behind its events is dropped with its connection: an
+/// ordinary `RATE_LIMITED` answer on the same socket (here the sixth failed login) leaves
+/// the connection and its `bookingEvents` subscription open.
+async fn a_rate_limited_answer_leaves_the_subscriptions_open(app: TestApp) {
+    let user = app.register("ws-limits@example.com", "USER").await;
+    let mut ws = WsClient::connect(&app.ws_url, "graphql-transport-ws").await;
+    ws.init(json!({"Authorization": format!("Bearer {}", user.token)}))
+        .await;
+    assert_eq!(
+        ws.message(Duration::from_secs(5)).await["type"],
+        "connection_ack"
+    );
+    ws.send(json!({"id": "events", "type": "subscribe", "payload": {"query": "subscription { bookingEvents { type } }"}}))
+        .await;
+    let login =
+        "mutation L($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
+    let mut last = Value::Null;
+    for i in 0..6 {
+        let id = format!("login{i}");
+        ws.send(json!({"id": id, "type": "subscribe", "payload": {"query": login, "variables": {"e": "ws-limits@example.com", "p": "not the password"}}}))
+            .await;
+        loop {
+            let m = ws.message(Duration::from_secs(10)).await;
+            if m["id"] == id.as_str() && m["type"] == "next" {
+                last = m;
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        last["payload"]["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{last}"
+    );
+    ws.send(json!({"id": "after", "type": "subscribe", "payload": {"query": "{ me { id } }"}}))
+        .await;
+    loop {
+        let m = ws.message(Duration::from_secs(10)).await;
+        if m["id"] == "after" && m["type"] == "next" {
+            assert_eq!(m["payload"]["data"]["me"]["id"], user.id.as_str(), "{m}");
+            break;
+        }
+        assert_ne!(m["id"], "events", "the subscription is still running: {m}");
+    }
 }

@@ -471,7 +471,8 @@ async fn images_on_posts_are_the_authors_own(app: TestApp) {
         .await;
     assert!(ids(&r).is_empty(), "{r}");
 
-    // An admin editing the post sets the author's images, never the admin's own.
+    // An admin editing the post keeps or removes its images, and adds none: neither
+    // the admin's own nor the author's private ones (which would become public).
     let admin_token = admin(&app).await;
     let r = app
         .upload(&admin_token, "root.png", "image/png", png(), None)
@@ -491,7 +492,23 @@ async fn images_on_posts_are_the_authors_own(app: TestApp) {
     let r = app
         .gql_as(&admin_token, UPDATE, json!({"id": p, "m": [mine[4]]}))
         .await;
-    assert_eq!(ids(&r), vec![mine[4].clone()], "the author's image: {r}");
+    assert_eq!(
+        (code(&r), &r["errors"][0]["extensions"]["field"]),
+        ("BAD_USER_INPUT", &json!("mediaIds")),
+        "the author's image, not on the post yet: {r}"
+    );
+    let r = app
+        .gql_as(&coach.token, UPDATE, json!({"id": p, "m": [mine[4]]}))
+        .await;
+    assert_eq!(ids(&r), vec![mine[4].clone()], "the author adds it: {r}");
+    let r = app
+        .gql_as(&admin_token, UPDATE, json!({"id": p, "m": [mine[4]]}))
+        .await;
+    assert_eq!(ids(&r), vec![mine[4].clone()], "the admin keeps it: {r}");
+    let r = app
+        .gql_as(&admin_token, UPDATE, json!({"id": p, "m": []}))
+        .await;
+    assert!(ids(&r).is_empty(), "the admin removes it: {r}");
 }
 
 async fn text_is_trimmed_and_bounded(app: TestApp) {

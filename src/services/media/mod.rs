@@ -30,6 +30,8 @@ use crate::{
 pub(crate) const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 /// Files one request may carry.
 pub(crate) const MAX_FILES: usize = 5;
+/// Files one process receives at once; more get `RATE_LIMITED` (retry in a second).
+pub(crate) const MAX_CONCURRENT_UPLOADS: usize = 64;
 /// How long a signed private URL stays valid.
 pub(crate) const SIGNED_URL_TTL: Duration = Duration::from_secs(600);
 /// Interrupted uploads older than this are swept.

@@ -155,7 +155,13 @@ where
         (Err(e), _, _) => Err(ReceiveError::Refused(Error::internal(e))),
         (_, Err(e), _) => Err(e),
         (_, _, Err(e)) => Err(ReceiveError::Refused(Error::internal(e))),
-        (Ok(Err(e)), _, _) if e.kind() == io::ErrorKind::InvalidData => {
+        // A broken structure, or a file that ends in the middle of one.
+        (Ok(Err(e)), _, _)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+            ) =>
+        {
             Err(ReceiveError::Refused(Error::bad_input(
                 "file",
                 format!("the file is not a valid {}: {e}", kind.content_type()),
@@ -393,6 +399,10 @@ fn repeat(e: &Error) -> Error {
         Error::BadUserInput { message, field } => Error::BadUserInput {
             message: message.clone(),
             field: field.clone(),
+        },
+        Error::Unauthenticated(m) => Error::Unauthenticated(m.clone()),
+        Error::RateLimited { retry_after } => Error::RateLimited {
+            retry_after: *retry_after,
         },
         _ => Error::internal(anyhow::anyhow!("this upload could not be stored")),
     }

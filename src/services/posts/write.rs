@@ -108,8 +108,11 @@ async fn editable(txn: &DatabaseTransaction, viewer: &Viewer, id: Uuid) -> Resul
 }
 
 /// Edits a post (its author or an admin). An omitted argument keeps the value; `body`
-/// cannot be cleared; `media_ids` replaces the images (`[]` or null removes them all),
-/// which must be the post author's own (whoever edits).
+/// cannot be cleared; `media_ids` replaces the images (`[]` or null removes them all):
+/// those the post shows already may stay, and a new one must be an image of the caller's
+/// who is also the post's author (the contract asks for the caller's own, the post shows
+/// its author's). So an admin editing someone's post keeps or drops its images, and can
+/// neither publish that person's private files nor put their own on the post.
 pub(crate) async fn update(
     services: &SharedServices,
     viewer: &Viewer,
@@ -127,9 +130,22 @@ pub(crate) async fn update(
     };
     let txn = services.stores.posts.begin().await?;
     let row = editable(&txn, viewer, id).await?;
-    // The author's images, also when an admin edits the post.
     if let Some(ids) = &media_ids {
-        claim(services, row.author_id, ids).await?;
+        let shown: Vec<Uuid> = post_media::Entity::find()
+            .filter(post_media::Column::PostId.eq(row.id))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|m| m.media_id)
+            .collect();
+        let added: Vec<Uuid> = ids.iter().copied().filter(|i| !shown.contains(i)).collect();
+        if !added.is_empty() && row.author_id != viewer.user_id {
+            return Err(Error::bad_input(
+                "mediaIds",
+                "only the post's author adds images; an admin may keep or remove them",
+            ));
+        }
+        claim(services, viewer.user_id, &added).await?;
     }
     let mut update = post::Entity::update_many()
         .col_expr(post::Column::UpdatedAt, Expr::value(now()))
