@@ -254,10 +254,7 @@ pub(crate) async fn post_handler(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_BODY as u64) {
-        let mut response = refuse_with(
-            accept,
-            Error::PayloadTooLarge("the request is larger than 12 MiB".into()),
-        );
+        let mut response = refuse_with(accept, Error::PayloadTooLarge(super::max_body_words()));
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -28,10 +28,20 @@ pub struct AppState {
     pub(crate) sdl: Arc<str>,
 }
 
-/// The largest request body: an upload of 10 MiB plus the multipart envelope, enforced by
-/// the GraphQL handler (which answers it as a GraphQL error); JSON bodies have their own,
-/// smaller limit there.
-pub(crate) const MAX_BODY: usize = 12 * 1024 * 1024;
+/// The largest request body: as many files of 10 MiB as one request may carry, plus 2 MiB
+/// for the multipart envelope (each file's exact limit is enforced while it streams, and
+/// answered as a GraphQL error); JSON bodies have their own, smaller limit.
+pub(crate) const MAX_BODY: usize = crate::services::media::MAX_FILES
+    * crate::services::media::MAX_FILE_BYTES as usize
+    + 2 * 1024 * 1024;
+
+/// The body limit in words, for the error that refuses a larger one.
+pub(crate) fn max_body_words() -> String {
+    format!(
+        "the request is larger than {} MiB",
+        MAX_BODY / (1024 * 1024)
+    )
+}
 
 pub(crate) fn router(state: AppState) -> Router {
     let cors = cors(&state.services.config.cors_origins);

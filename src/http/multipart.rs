@@ -255,9 +255,7 @@ fn attach(
 /// A body that broke off: over the server's limit, or the client went away.
 fn cut_refusal(cut: &AtomicBool) -> Refusal {
     if cut.load(Ordering::Relaxed) {
-        Refusal::Error(Error::PayloadTooLarge(
-            "the request is larger than 12 MiB".into(),
-        ))
+        Refusal::Error(Error::PayloadTooLarge(super::max_body_words()))
     } else {
         Refusal::Malformed("the request body broke off".into())
     }

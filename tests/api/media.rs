@@ -274,6 +274,40 @@ async fn the_size_and_count_limits_hold(app: TestApp) {
         .await;
     assert_eq!(code(&body), "PAYLOAD_TOO_LARGE", "{body}");
 
+    // Two large files in one request fit: the limits are per file and per count.
+    let before_pair = app.dbs.media_counts().await;
+    let operations = json!([
+        {"query": crate::helpers::UPLOAD, "variables": {"file": null}},
+        {"query": crate::helpers::UPLOAD, "variables": {"file": null}},
+    ]);
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text(
+            "map",
+            r#"{"0":["0.variables.file"],"1":["1.variables.file"]}"#,
+        )
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(pdf(7 * MIB)).file_name("a.pdf"),
+        )
+        .part(
+            "1",
+            reqwest::multipart::Part::bytes(pdf(7 * MIB)).file_name("b.pdf"),
+        );
+    let resp = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&user.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    for i in 0..2 {
+        assert_eq!(body[i]["data"]["uploadMedia"]["size"], 7 * MIB, "{body}");
+    }
+    assert_eq!(app.dbs.media_counts().await.0, before_pair.0 + 2);
+
     // Six files in one request (a batch of uploads).
     let mut operations = Vec::new();
     let mut map = serde_json::Map::new();
