@@ -26,6 +26,8 @@ pub(crate) struct Services {
     pub(crate) sessions: auth::sessions::SessionCache,
     /// Booking events of this process's subscribers.
     pub(crate) events: appointments::events::Bus,
+    /// This app's copy of WARN/ERROR events, written to admin_db by `admin::logs`.
+    pub(crate) logs: crate::telemetry::LogTap,
 }
 
 pub(crate) type SharedServices = Arc<Services>;
