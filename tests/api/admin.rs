@@ -365,6 +365,24 @@ async fn users_are_searched_and_paged(app: TestApp) {
     }
     assert_eq!(seen, vec![bob, by_mail, elodie, root.id]);
 
+    // A page's profiles load in one statement, whatever its size; its accounts are the
+    // page's own rows, not read again.
+    let mut cost = Vec::new();
+    for first in [4, 1] {
+        let (auth, users) = (
+            statements(&app, "auth").await,
+            statements(&app, "users").await,
+        );
+        let body = app
+            .gql_as(&root.token, USERS, json!({"first": first}))
+            .await;
+        assert_eq!(ids(&body).len(), first, "{body}");
+        cost.push(statements(&app, "users").await - users);
+        let auth = statements(&app, "auth").await - auth;
+        assert!(auth <= 3, "count, page (and a session check): {auth}");
+    }
+    assert_eq!(cost, vec![1, 1], "one profile statement per page");
+
     let body = app
         .gql_as(&root.token, USERS, json!({"search": "x".repeat(101)}))
         .await;
@@ -373,6 +391,16 @@ async fn users_are_searched_and_paged(app: TestApp) {
         .gql_as(&root.token, USERS, json!({"after": "nonsense"}))
         .await;
     assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+}
+
+/// Statements each database ran so far (from `/metrics`).
+async fn statements(app: &TestApp, db: &str) -> u64 {
+    let text = app.get_text("/metrics").await;
+    let prefix = format!("jolmood_db_statements_total{{database=\"{db}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {db} counter in {text}"))
 }
 
 async fn bob_token(app: &TestApp) -> String {
