@@ -652,3 +652,54 @@ async fn a_warning_burst_does_not_slow_requests(app: TestApp) {
     assert!(complete, "10,000 warnings written or counted as dropped");
     let _ = db.close().await;
 }
+
+/// Logs are kept 30 days: housekeeping (at each start, then every five minutes) removes
+/// older ones. A second server over the same databases starts it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_older_than_30_days_are_pruned() {
+    let Some((config, dbs)) = crate::helpers::test_config(crate::helpers::Backend::Postgres).await
+    else {
+        return;
+    };
+    let (a, _) = jolmood::spawn(config.clone()).await.expect("first server");
+    let app = TestApp::at(a, crate::helpers::Backend::Postgres, dbs);
+    let db = app.db(Database::Admin).await;
+    let (old, kept) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    for (id, age) in [(old, 31), (kept, 29)] {
+        let stmt = Query::insert()
+            .into_table(Alias::new("admin_logs"))
+            .columns(["id", "level", "message", "target", "at"].map(Alias::new))
+            .values_panic([
+                id.into(),
+                "WARN".into(),
+                format!("{age} days old").into(),
+                "jolmood::test".into(),
+                (Utc::now() - TimeDelta::days(age)).into(),
+            ])
+            .to_owned();
+        db.execute(db.get_database_backend().build(&stmt))
+            .await
+            .unwrap();
+    }
+    let count = |id: uuid::Uuid| {
+        let db = &db;
+        async move {
+            let stmt = Query::select()
+                .expr(Expr::col(Alias::new("id")).count())
+                .from(Alias::new("admin_logs"))
+                .and_where(Expr::col(Alias::new("id")).eq(id))
+                .to_owned();
+            let row = db
+                .query_one(db.get_database_backend().build(&stmt))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    let (_b, _) = jolmood::spawn(config).await.expect("second server");
+    let pruned = eventually(Duration::from_secs(20), || async { count(old).await == 0 }).await;
+    assert!(pruned, "the 31-day-old entry is pruned");
+    assert_eq!(count(kept).await, 1, "the 29-day-old entry stays");
+    let _ = db.close().await;
+}
