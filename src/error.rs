@@ -48,6 +48,17 @@ pub(crate) enum Error {
     #[error("too many attempts, retry in {retry_after} seconds")]
     RateLimited { retry_after: u64 },
 
+    /// A store an answer needs did not answer, where a partial answer would mislead (the
+    /// admin statistics would read zeros). The code is `INTERNAL_SERVER_ERROR`, with
+    /// `extensions.store` naming the store as `/health` does; the cause is logged, never
+    /// sent.
+    #[error("the {store} store is unavailable")]
+    StoreUnavailable {
+        store: &'static str,
+        #[source]
+        cause: anyhow::Error,
+    },
+
     /// Anything the client cannot fix. The cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -78,7 +89,7 @@ impl Error {
             Error::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Error::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             Error::RateLimited { .. } => "RATE_LIMITED",
-            Error::Internal(_) => "INTERNAL_SERVER_ERROR",
+            Error::StoreUnavailable { .. } | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
 
@@ -93,6 +104,7 @@ impl Error {
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -100,8 +112,14 @@ impl Error {
     /// Logs what must be logged before the error leaves the server: internal causes in
     /// full, at ERROR (which also lands in `adminLogs`).
     fn log(&self) {
-        if let Error::Internal(cause) = self {
-            tracing::error!(error = format!("{cause:#}"), "internal error");
+        match self {
+            Error::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error");
+            }
+            Error::StoreUnavailable { store, cause } => {
+                tracing::error!(store, error = format!("{cause:#}"), "store unavailable");
+            }
+            _ => {}
         }
     }
 }
@@ -167,6 +185,7 @@ impl ErrorExtensions for Error {
                     field: Some(field), ..
                 } => ext.set("field", field.as_str()),
                 Error::RateLimited { retry_after } => ext.set("retryAfter", *retry_after),
+                Error::StoreUnavailable { store, .. } => ext.set("store", *store),
                 _ => {}
             }
         })

@@ -56,12 +56,15 @@ pub async fn build(config: Config) -> anyhow::Result<AppState> {
     )
     .await
     .context("JWT_SECRET")?;
+    let (logs, log_records) = telemetry::LogTap::open(services::admin::logs::CHANNEL_CAPACITY);
+    services::admin::logs::spawn_writer(stores.admin.clone(), log_records);
     let services = Arc::new(Services {
         tokens: tokens::TokenKeys::new(&secret, config.access_token_ttl),
         passwords: Hasher::new()?,
         sessions: SessionCache::new(config.session_cache_ttl),
         events: appointments::events::Bus::new(stores.appointments.get_database_backend()),
         upload_slots: tokio::sync::Semaphore::new(services::media::MAX_CONCURRENT_UPLOADS),
+        logs,
         stores,
         config,
     });
@@ -125,8 +128,9 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     stores.migrate().await
 }
 
-/// Periodic clean-up that keeps tables small and removes what interrupted uploads left,
-/// at start and every five minutes. Safe to run on every replica at once.
+/// Periodic clean-up that keeps tables small (login failures, ended sessions, logs past
+/// their 30 days) and removes what interrupted uploads left, at start and every five
+/// minutes. Safe to run on every replica at once.
 fn spawn_housekeeping(services: Arc<Services>) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(300));
@@ -137,6 +141,9 @@ fn spawn_housekeeping(services: Arc<Services>) {
             }
             if let Err(e) = sessions::prune(&services.stores.auth).await {
                 tracing::warn!(error = %e, "pruning ended sessions failed");
+            }
+            if let Err(e) = services::admin::logs::prune(&services.stores.admin).await {
+                tracing::warn!(error = %e, "pruning old admin logs failed");
             }
             match services::media::sweep(&services).await {
                 Ok(0) => {}

@@ -83,6 +83,10 @@ pub(crate) trait MediaStore: Send + Sync + 'static {
 
     /// Removes what interrupted uploads left behind (older than `age`); how many.
     async fn sweep(&self, age: Duration) -> anyhow::Result<u64>;
+
+    /// How many files the store holds and their stored bytes (uploads in progress are not
+    /// files yet), for the admin statistics.
+    async fn totals(&self) -> anyhow::Result<(u64, u64)>;
 }
 
 /// A file being written. Its bytes go to the store as they arrive; the file exists only
@@ -349,6 +353,30 @@ impl MediaStore for GridFsStore {
             })
             .try_filter(|b| futures_util::future::ready(!b.is_empty()));
         Ok(Box::pin(stream))
+    }
+
+    /// One aggregation over `fs.files`: a file exists once its files document does.
+    async fn totals(&self) -> anyhow::Result<(u64, u64)> {
+        let mut cursor = self
+            .files()
+            .aggregate(vec![doc! { "$group": {
+                "_id": Bson::Null,
+                "files": { "$sum": 1 },
+                "bytes": { "$sum": "$metadata.size" },
+            } }])
+            .await?;
+        let Some(group) = cursor.try_next().await? else {
+            return Ok((0, 0));
+        };
+        let number = |key: &str| -> u64 {
+            match group.get(key) {
+                Some(Bson::Int32(n)) => u64::try_from(*n).unwrap_or(0),
+                Some(Bson::Int64(n)) => u64::try_from(*n).unwrap_or(0),
+                Some(Bson::Double(n)) if *n >= 0.0 => *n as u64,
+                _ => 0,
+            }
+        };
+        Ok((number("files"), number("bytes")))
     }
 
     /// Chunks without a files document are what a crash mid-upload leaves; their ids carry
@@ -718,6 +746,24 @@ impl MediaStore for LocalStore {
             Ok(Some((Bytes::from(buf), reader)))
         });
         Ok(Box::pin(stream))
+    }
+
+    /// A file exists once its metadata file does: count those and add up their sizes.
+    async fn totals(&self) -> anyhow::Result<(u64, u64)> {
+        let (mut files, mut bytes) = (0, 0);
+        let mut dir = tokio::fs::read_dir(self.root.join("meta")).await?;
+        while let Some(entry) = dir.next_entry().await? {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            // A file deleted meanwhile is simply not counted.
+            if let Some(meta) = Self::read_meta(&path).await? {
+                files += 1;
+                bytes += meta.size;
+            }
+        }
+        Ok((files, bytes))
     }
 
     /// Uploads in progress live in `tmp/`; bytes without metadata are what a crash between

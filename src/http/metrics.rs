@@ -1,6 +1,7 @@
 //! `GET /metrics`: counters in the Prometheus text format, for scraping each replica
 //! directly (the bundled nginx does not expose it). Today: the SQL statements each
-//! database has run since start, which is how N+1 regressions show up.
+//! database has run since start, which is how N+1 regressions show up, and the WARN/ERROR
+//! events the admin log store had to drop.
 
 use axum::{extract::State, response::IntoResponse};
 use http::header;
@@ -23,6 +24,10 @@ pub(crate) async fn handler(State(state): State<AppState>) -> impl IntoResponse 
     body.push_str(&format!(
         "# HELP jolmood_booking_subscribers Open bookingEvents subscriptions on this process.\n# TYPE jolmood_booking_subscribers gauge\njolmood_booking_subscribers {}\n",
         state.services.events.subscribers()
+    ));
+    body.push_str(&format!(
+        "# HELP jolmood_admin_logs_dropped_total WARN/ERROR events not written to admin_db because the writer was behind.\n# TYPE jolmood_admin_logs_dropped_total counter\njolmood_admin_logs_dropped_total {}\n",
+        state.services.logs.dropped()
     ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -1,15 +1,134 @@
-//! Administration of accounts: roles and suspension. (Statistics, the audit trail and logs
-//! arrive with the admin domain.)
+//! Administration: statistics across every store, the account list, the audit trail,
+//! and accounts' roles and suspension. Everything here is for admins.
 
 use async_graphql::{Context, Object, Result, ID};
 
 use crate::{
-    schema::{auth::RoleValue, context::ContextExt, guards::RoleGuard, ids, users::User},
-    services::auth::{
-        admin::{self, Change},
-        Role,
+    schema::{
+        admin::{AdminStats, AuditEntry, LogEntry, LogLevel},
+        auth::RoleValue,
+        connection::{connection, Conn},
+        context::ContextExt,
+        guards::RoleGuard,
+        ids,
+        users::User,
+    },
+    services::{
+        admin::{accounts, audit, logs, stats},
+        auth::{
+            admin::{self, Change},
+            Role,
+        },
+        page::{Cursor, Page},
     },
 };
+
+#[derive(Default)]
+pub(crate) struct AdminQuery;
+
+#[Object]
+impl AdminQuery {
+    /// Counts from every store, computed now. If one store is down the call fails with
+    /// `INTERNAL_SERVER_ERROR` and `extensions.store` naming it, never with zeros.
+    #[graphql(guard = "RoleGuard::admin()")]
+    async fn admin_stats(&self, ctx: &Context<'_>) -> Result<AdminStats> {
+        Ok(AdminStats(stats::compute(ctx.services()?).await?))
+    }
+
+    /// Every account, newest first, suspended ones included; `search` matches emails and
+    /// display names (case and accents ignored).
+    #[graphql(
+        guard = "RoleGuard::admin()",
+        complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity"
+    )]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        role: Option<RoleValue>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Conn<User>> {
+        let page = Page::new(first, after.as_deref())?;
+        let role: Option<Role> = role.map(Into::into);
+        let (rows, total) = accounts::list(ctx.services()?, search, role, &page).await?;
+        let cursors: Vec<Cursor> = rows
+            .iter()
+            .map(|a| Cursor {
+                at: a.created_at,
+                id: a.id,
+            })
+            .collect();
+        let look = ctx.look_ahead();
+        let selections = [look.field("nodes"), look.field("edges").field("node")];
+        let users = User::load_account_page(ctx, rows, &selections).await?;
+        Ok(connection(
+            &page,
+            cursors.into_iter().zip(users).collect(),
+            total,
+        ))
+    }
+
+    /// The audit trail, newest first; `action` is a mutation's field name.
+    #[graphql(
+        guard = "RoleGuard::admin()",
+        complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity"
+    )]
+    async fn audit_trail(
+        &self,
+        ctx: &Context<'_>,
+        actor_id: Option<ID>,
+        action: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Conn<AuditEntry>> {
+        let page = Page::new(first, after.as_deref())?;
+        let filter = audit::TrailFilter {
+            actor_id: actor_id.map(|id| ids::parse("actorId", &id)).transpose()?,
+            action,
+        };
+        let (rows, total) = audit::trail(&ctx.services()?.stores.admin, filter, &page).await?;
+        let edges = rows
+            .into_iter()
+            .map(|row| {
+                let cursor = Cursor {
+                    at: row.at,
+                    id: row.id,
+                };
+                (cursor, AuditEntry(row))
+            })
+            .collect();
+        Ok(connection(&page, edges, total))
+    }
+
+    /// WARN and ERROR events the server logged (kept 30 days), newest first.
+    #[graphql(
+        guard = "RoleGuard::admin()",
+        complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity"
+    )]
+    async fn admin_logs(
+        &self,
+        ctx: &Context<'_>,
+        level: Option<LogLevel>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Conn<LogEntry>> {
+        let page = Page::new(first, after.as_deref())?;
+        let level = level.map(LogLevel::as_str);
+        let (rows, total) = logs::page(&ctx.services()?.stores.admin, level, &page).await?;
+        let edges = rows
+            .into_iter()
+            .map(|row| {
+                let cursor = Cursor {
+                    at: row.at,
+                    id: row.id,
+                };
+                (cursor, LogEntry(row))
+            })
+            .collect();
+        Ok(connection(&page, edges, total))
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct AdminMutation;

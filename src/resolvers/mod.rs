@@ -23,6 +23,7 @@ pub(crate) struct QueryRoot(
     media::MediaQuery,
     appointments::AppointmentsQuery,
     posts::PostsQuery,
+    admin::AdminQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -3,6 +3,7 @@
 //! document limits and variables. The roots live in [`crate::resolvers`]; the schema is
 //! assembled where the app is built (`crate::build`).
 
+pub(crate) mod admin;
 pub(crate) mod appointments;
 pub(crate) mod audit;
 pub(crate) mod auth;

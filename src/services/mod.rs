@@ -29,6 +29,8 @@ pub(crate) struct Services {
     /// Uploads this process receives at once ([`media::MAX_CONCURRENT_UPLOADS`]); each
     /// holds a blocking thread and a few MiB while its body arrives.
     pub(crate) upload_slots: tokio::sync::Semaphore,
+    /// This app's copy of WARN/ERROR events, written to admin_db by `admin::logs`.
+    pub(crate) logs: crate::telemetry::LogTap,
 }
 
 pub(crate) type SharedServices = Arc<Services>;

@@ -51,6 +51,15 @@ pub(crate) fn search_text(parts: &[&str]) -> String {
         .join(" ")
 }
 
+/// `%term%` for LIKE, with the wildcards of the term itself escaped (`\\` is the escape).
+pub(crate) fn contains_pattern(term: &str) -> String {
+    let escaped = term
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +88,10 @@ mod tests {
             search_text(&["Élodie", "Coach Sénior"]),
             "elodie coach senior"
         );
+    }
+
+    #[test]
+    fn wildcards_of_the_term_are_escaped() {
+        assert_eq!(contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
     }
 }

@@ -127,17 +127,41 @@ impl User {
         selections: &[Lookahead<'_>],
         coaches: Option<Vec<coach_profile::Model>>,
     ) -> Result<Vec<User>> {
+        Self::load_parts(ctx, ids, selections, coaches, None).await
+    }
+
+    /// Like [`User::load_page`] for a page of accounts already read (the admin account
+    /// list), which are not read again.
+    pub(crate) async fn load_account_page(
+        ctx: &Context<'_>,
+        accounts: Vec<account::Model>,
+        selections: &[Lookahead<'_>],
+    ) -> Result<Vec<User>> {
+        let ids: Vec<Uuid> = accounts.iter().map(|a| a.id).collect();
+        let known = accounts.into_iter().map(|a| (a.id, a)).collect();
+        Self::load_parts(ctx, &ids, selections, None, Some(known)).await
+    }
+
+    async fn load_parts(
+        ctx: &Context<'_>,
+        ids: &[Uuid],
+        selections: &[Lookahead<'_>],
+        coaches: Option<Vec<coach_profile::Model>>,
+        known_accounts: Option<HashMap<Uuid, account::Model>>,
+    ) -> Result<Vec<User>> {
         let mut needs = Needs::of(selections);
         let known_coaches: Option<HashMap<Uuid, coach_profile::Model>> =
             coaches.map(|rows| rows.into_iter().map(|c| (c.user_id, c)).collect());
         needs.coach &= known_coaches.is_none();
-        let (mut accounts, mut profiles, coaches, mut specialties) = futures_util::try_join!(
+        needs.account &= known_accounts.is_none();
+        let (accounts, mut profiles, coaches, mut specialties) = futures_util::try_join!(
             batch::<AccountLoader>(ctx, ids, needs.account),
             batch::<ProfileLoader>(ctx, ids, needs.profile),
             batch::<CoachProfileLoader>(ctx, ids, needs.coach),
             batch::<CoachSpecialtiesLoader>(ctx, ids, needs.specialties),
         )?;
         let mut coaches = known_coaches.or(coaches);
+        let mut accounts = known_accounts.or(accounts);
         Ok(ids
             .iter()
             .map(|id| User {

@@ -1,4 +1,8 @@
-//! The admin domain (admin_db): the audit trail today; statistics and the log store come
-//! with the administration work. Only this module names admin_db's tables.
+//! The admin domain (admin_db): the audit trail and the WARN/ERROR log store, and the
+//! administration reads (statistics across every store, the account list). Only this
+//! module names admin_db's tables; counts of other databases come from their domains.
 
+pub(crate) mod accounts;
 pub(crate) mod audit;
+pub(crate) mod logs;
+pub(crate) mod stats;

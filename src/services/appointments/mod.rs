@@ -13,6 +13,7 @@ pub(crate) mod booking;
 pub(crate) mod events;
 pub(crate) mod listing;
 pub(crate) mod slots;
+pub(crate) mod stats;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, Condition};

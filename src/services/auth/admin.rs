@@ -4,8 +4,9 @@
 //! feed's hiding of the account's posts, through the posts domain).
 
 use sea_orm::{
-    sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    sea_query::{Expr, LikeExpr},
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -13,7 +14,9 @@ use super::Role;
 use crate::{
     db::auth::user as account,
     error::{Error, Result},
-    services::{appointments::booking, now, posts::hiding, users::listing, SharedServices},
+    services::{
+        appointments::booking, now, page::Page, posts::hiding, users::listing, SharedServices,
+    },
 };
 
 /// A change an admin makes to an account.
@@ -85,4 +88,43 @@ pub(crate) async fn apply(
         hiding::sync(services.clone(), id).await?;
     }
     Ok(updated)
+}
+
+/// What the admin account list is asked for.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AccountFilter {
+    /// A `LIKE` pattern the email must match (already escaped), or…
+    pub(crate) email_pattern: Option<String>,
+    /// …one of these ids (users whose display name matched, found in user_db).
+    pub(crate) or_ids: Vec<Uuid>,
+    pub(crate) role: Option<Role>,
+}
+
+/// One page of accounts, newest first, suspended ones included, and how many match.
+pub(crate) async fn list(
+    db: &DatabaseConnection,
+    filter: AccountFilter,
+    page: &Page,
+) -> Result<(Vec<account::Model>, i64)> {
+    let mut query = account::Entity::find();
+    if let Some(pattern) = filter.email_pattern {
+        let mut matches = Condition::any()
+            .add(Expr::col(account::Column::Email).like(LikeExpr::new(pattern).escape('\\')));
+        if !filter.or_ids.is_empty() {
+            matches = matches.add(account::Column::Id.is_in(filter.or_ids));
+        }
+        query = query.filter(matches);
+    }
+    if let Some(role) = filter.role {
+        query = query.filter(account::Column::Role.eq(role.as_str()));
+    }
+    let total = query.clone().count(db).await? as i64;
+    let rows = query
+        .filter(page.after_desc(account::Column::CreatedAt, account::Column::Id))
+        .order_by_desc(account::Column::CreatedAt)
+        .order_by_desc(account::Column::Id)
+        .limit(page.limit())
+        .all(db)
+        .await?;
+    Ok((rows, total))
 }

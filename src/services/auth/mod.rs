@@ -8,6 +8,7 @@ pub(crate) mod passwords;
 pub(crate) mod ratelimit;
 pub(crate) mod sessions;
 pub(crate) mod signin;
+pub(crate) mod stats;
 pub(crate) mod tokens;
 
 use uuid::Uuid;

@@ -232,6 +232,16 @@ pub(crate) async fn sweep(services: &SharedServices) -> Result<u64> {
         .map_err(Error::internal)
 }
 
+/// How many files the store holds and their stored bytes, for the admin statistics.
+pub(crate) async fn totals(services: &SharedServices) -> Result<(u64, u64)> {
+    services
+        .stores
+        .media
+        .totals()
+        .await
+        .map_err(Error::internal)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

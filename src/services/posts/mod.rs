@@ -10,6 +10,7 @@ pub(crate) mod comments;
 pub(crate) mod hiding;
 pub(crate) mod likes;
 pub(crate) mod read;
+pub(crate) mod stats;
 pub(crate) mod write;
 
 /// Longest post body, in characters.

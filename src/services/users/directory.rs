@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use crate::{
-    db::users::{coach_profile, coach_specialty, specialty},
+    db::users::{coach_profile, coach_specialty, profile, specialty},
     error::{Error, Result},
     services::{page::Page, text},
 };
@@ -64,7 +64,7 @@ pub(crate) async fn coaches(
         .filter(|t| !t.is_empty())
     {
         let term = text::bounded("search", term, 1, SEARCH_MAX)?;
-        let pattern = contains_pattern(&text::search_text(&[&term]));
+        let pattern = text::contains_pattern(&text::search_text(&[&term]));
         query = query.filter(
             Expr::col(coach_profile::Column::SearchText).like(LikeExpr::new(pattern).escape('\\')),
         );
@@ -83,21 +83,23 @@ pub(crate) async fn coaches(
     Ok((rows, total))
 }
 
-/// `%term%` for LIKE, with the wildcards of the term itself escaped.
-fn contains_pattern(term: &str) -> String {
-    let escaped = term
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wildcards_of_the_term_are_escaped() {
-        assert_eq!(contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
-    }
+/// Ids of the users whose display name contains `folded` (already accent-folded and
+/// lower-cased, see [`text::search_text`]), at most `cap` of them: the account list
+/// matches names this way without joining user_db to auth_db.
+pub(crate) async fn ids_matching_name(
+    db: &impl ConnectionTrait,
+    folded: &str,
+    cap: u64,
+) -> Result<Vec<uuid::Uuid>> {
+    Ok(profile::Entity::find()
+        .select_only()
+        .column(profile::Column::UserId)
+        .filter(
+            Expr::col(profile::Column::SearchText)
+                .like(LikeExpr::new(text::contains_pattern(folded)).escape('\\')),
+        )
+        .limit(cap)
+        .into_tuple()
+        .all(db)
+        .await?)
 }

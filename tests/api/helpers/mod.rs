@@ -240,13 +240,21 @@ impl TestApp {
     /// Starts a server; `tweak` adjusts the configuration first. `None` when the
     /// backend's services are not reachable and the run does not require them.
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "warn".into()),
-            )
-            .try_init();
+        // As the server binary's subscriber: the output, plus the copy of WARN and ERROR
+        // events that `adminLogs` reads.
+        {
+            use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, Layer};
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into());
+            let _ = tracing_subscriber::registry()
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_test_writer()
+                        .with_filter(filter),
+                )
+                .with(jolmood::telemetry::admin_log_layer())
+                .try_init();
+        }
         let (mut config, dbs) = test_config(backend).await?;
         tweak(&mut config);
         let (addr, _state) = jolmood::spawn(config).await.expect("server starts");
