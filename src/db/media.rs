@@ -83,6 +83,12 @@ pub(crate) trait MediaStore: Send + Sync + 'static {
 
     /// Removes what interrupted uploads left behind (older than `age`); how many.
     async fn sweep(&self, age: Duration) -> anyhow::Result<u64>;
+
+    /// Forgets `owner` once their files are deleted: whatever the store keeps per owner
+    /// besides the files (nothing in GridFS, the owner's folder in the local store).
+    async fn forget_owner(&self, _owner: Uuid) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// A file being written. Its bytes go to the store as they arrive; the file exists only
@@ -689,6 +695,13 @@ impl MediaStore for LocalStore {
             self.write_meta(&meta).await?;
         }
         Ok(())
+    }
+
+    async fn forget_owner(&self, owner: Uuid) -> anyhow::Result<()> {
+        match tokio::fs::remove_dir_all(self.owner_dir(owner)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 
     async fn delete(&self, id: Uuid) -> anyhow::Result<bool> {

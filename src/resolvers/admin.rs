@@ -1,13 +1,22 @@
-//! Administration of accounts: roles and suspension. (Statistics, the audit trail and logs
-//! arrive with the admin domain.)
+//! Administration of accounts: roles, suspension and erasure. (Statistics, the audit
+//! trail and logs arrive with the admin domain.)
 
 use async_graphql::{Context, Object, Result, ID};
 
 use crate::{
-    schema::{auth::RoleValue, context::ContextExt, guards::RoleGuard, ids, users::User},
-    services::auth::{
-        admin::{self, Change},
-        Role,
+    schema::{
+        auth::RoleValue,
+        context::ContextExt,
+        guards::{LoggedIn, RoleGuard},
+        ids,
+        users::User,
+    },
+    services::{
+        admin::erasure,
+        auth::{
+            admin::{self, Change},
+            Role,
+        },
     },
 };
 
@@ -38,5 +47,18 @@ impl AdminMutation {
         ctx.audit_details(if suspended { "suspend" } else { "reinstate" });
         let account = admin::apply(ctx.services()?, id, Change::Suspended(suspended)).await?;
         Ok(User::from_account(account))
+    }
+
+    /// Erases an account across every database and the media store: an admin erases
+    /// anyone but the last active admin (`CONFLICT`), a user erases themself. Its sessions
+    /// end at once; only the audit trail keeps its id. An id that never had an account is
+    /// `NOT_FOUND`; erasing an erased account again answers true. An erasure interrupted by
+    /// a failing store answers the error and resumes with the next call (or the next start).
+    #[graphql(guard = "LoggedIn")]
+    async fn delete_user(&self, ctx: &Context<'_>, user_id: ID) -> Result<bool> {
+        let id = ids::parse("userId", &user_id)?;
+        ctx.audit_target("User", id);
+        let viewer = ctx.viewer()?;
+        Ok(erasure::delete_user(ctx.services()?, viewer, id).await?)
     }
 }

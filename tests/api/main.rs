@@ -6,6 +6,7 @@ mod helpers;
 
 mod appointments;
 mod auth;
+mod erasure;
 mod foundation;
 mod fuzz;
 mod media;

@@ -2,3 +2,4 @@
 //! with the administration work. Only this module names admin_db's tables.
 
 pub(crate) mod audit;
+pub(crate) mod erasure;

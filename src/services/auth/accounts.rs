@@ -4,7 +4,8 @@
 //! register again at once).
 
 use sea_orm::{
-    sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -73,6 +74,18 @@ pub(crate) async fn create(
         return Err(Error::internal(err));
     }
     Ok(account)
+}
+
+/// Locks the active admins (in id order) for the rest of `txn`, so two changes that
+/// could each take the last admin away run one after the other.
+pub(super) async fn lock_active_admins(txn: &DatabaseTransaction) -> Result<Vec<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Role.eq(Role::Admin.as_str()))
+        .filter(user::Column::Suspended.eq(false))
+        .order_by_asc(user::Column::Id)
+        .lock_exclusive()
+        .all(txn)
+        .await?)
 }
 
 /// The account of `id`, if there is one.
