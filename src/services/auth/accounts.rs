@@ -17,11 +17,12 @@ use crate::{
 };
 
 /// Trims and lower-cases an email and checks its shape (one `@`, a dotted domain, no
-/// spaces, at most 254 characters). Deliverability is not this API's to judge.
+/// spaces or control characters, at most 254 characters). Deliverability is not this
+/// API's to judge.
 pub(crate) fn normalize_email(raw: &str) -> Result<String> {
     let email = raw.trim().to_lowercase();
     let bad = || Error::bad_input("email", "email is not a valid address");
-    if email.len() > 254 || email.chars().any(char::is_whitespace) {
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }
     let (local, domain) = email.split_once('@').ok_or_else(bad)?;
@@ -169,6 +170,7 @@ mod tests {
             "ana@localhost",
             "a@b@c.io",
             "ana@x.",
+            "a\0b@x.io",
         ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
