@@ -1,7 +1,8 @@
 //! `deleteUser`: an account erased from every store on both backends (its rows counted in
 //! each database, its files in the media store), the other party's appointments and the
 //! counts of others' posts, its tokens; who may erase whom; and an erasure interrupted by
-//! a failing store, resumed by the next call, that erases everything exactly once.
+//! a failing store, resumed by the next call (or, on PostgreSQL, by the next server that
+//! starts), that erases everything exactly once.
 
 use std::time::Duration;
 
@@ -710,4 +711,68 @@ async fn an_interrupted_erasure_resumes_and_erases_once(app: TestApp) {
     check_erased(&app, &w, &mut ws).await;
     assert_eq!(audited(&app, "cancelAppointment", &w.future).await, 1);
     assert_eq!(audited(&app, "deleteUser", &w.coach.id).await, 2);
+}
+
+mod postgres_only {
+    use super::*;
+    use crate::helpers::test_config;
+
+    /// An erasure left half-way is finished by the next server that starts, with no call.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_next_start_finishes_an_interrupted_erasure() {
+        let Some((mut config, dbs)) = test_config(Backend::Postgres).await else {
+            return;
+        };
+        config.admin_email = Some(ADMIN_EMAIL.into());
+        config.admin_password = Some(ADMIN_PASSWORD.into());
+        let (first, _) = jolmood::spawn(config.clone()).await.expect("first server");
+        let app = TestApp::at(first, Backend::Postgres, dbs);
+        let w = world(&app).await;
+        let posts = app.db(Database::Posts).await;
+        posts
+            .execute_unprepared(
+                "CREATE FUNCTION fail_delete() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql",
+            )
+            .await
+            .unwrap();
+        posts
+            .execute_unprepared(
+                "CREATE TRIGGER fail_delete BEFORE DELETE ON comments FOR EACH ROW EXECUTE FUNCTION fail_delete()",
+            )
+            .await
+            .unwrap();
+        let body = app
+            .gql_as(&w.admin, DELETE_USER, json!({"u": w.coach.id}))
+            .await;
+        assert_eq!(code(&body), "INTERNAL_SERVER_ERROR", "{body}");
+        assert!(
+            count(
+                &app,
+                Database::Posts,
+                "posts WHERE author_id = $1",
+                &w.coach.id
+            )
+            .await
+                > 0
+        );
+        posts
+            .execute_unprepared("DROP TRIGGER fail_delete ON comments")
+            .await
+            .unwrap();
+        let _ = posts.close().await;
+        // A new server over the same stores: its start resumes the erasure.
+        let (_second, _) = jolmood::spawn(config).await.expect("second server");
+        let done = eventually(Duration::from_secs(20), || async {
+            traces(&app, &w.coach.id).await.is_empty()
+        })
+        .await;
+        assert!(done, "left: {:?}", traces(&app, &w.coach.id).await);
+        assert_eq!(app.dbs.media_counts().await, (0, 0), "media left behind");
+        assert_eq!(audited(&app, "cancelAppointment", &w.future).await, 1);
+        let post = app
+            .gql_as(&w.other.token, POST, json!({"id": w.others_post}))
+            .await;
+        assert_eq!(post["data"]["post"]["likeCount"], 1, "{post}");
+        assert_eq!(post["data"]["post"]["commentCount"], 1, "{post}");
+    }
 }
