@@ -70,6 +70,7 @@ pub async fn build(config: Config) -> anyhow::Result<AppState> {
     });
     accounts::ensure_admin(&services).await?;
     spawn_housekeeping(services.clone());
+    spawn_erasures(services.clone());
     spawn_booking_events(services.clone());
     let schema = assemble(services.clone());
     let sdl = schema.sdl().into();
@@ -149,6 +150,22 @@ fn spawn_housekeeping(services: Arc<Services>) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "swept what interrupted uploads left"),
                 Err(e) => tracing::warn!(error = %e, "sweeping interrupted uploads failed"),
+            }
+        }
+    });
+}
+
+/// Finishes the account erasures a failure or a crash left half-way, at start and every
+/// five minutes, off the request path. Safe on every replica at once.
+fn spawn_erasures(services: Arc<Services>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            every.tick().await;
+            match services::admin::erasure::resume_pending(&services).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(finished = n, "finished interrupted erasures"),
+                Err(e) => tracing::warn!(error = %e, "resuming interrupted erasures failed"),
             }
         }
     });

@@ -7,7 +7,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(AttemptKinds)]
+        vec![
+            Box::new(Initial),
+            Box::new(AttemptKinds),
+            Box::new(ErasureLog),
+        ]
     }
 }
 
@@ -55,6 +59,16 @@ enum LoginFailures {
     Ip,
     At,
     Kind,
+}
+
+#[derive(DeriveIden)]
+enum Erasures {
+    Table,
+    UserId,
+    RequestedBy,
+    StepsDone,
+    StartedAt,
+    FinishedAt,
 }
 
 #[derive(DeriveMigrationName)]
@@ -295,5 +309,64 @@ impl MigrationTrait for AttemptKinds {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// The erasures asked for and how far each went: an erasure interrupted half-way (a
+/// store down, a crash) resumes from its first undone step on the next `deleteUser` or
+/// at the next start. A finished row stays, holding nothing but the erased id, so
+/// erasing that id again answers that it is done.
+struct ErasureLog;
+
+impl MigrationName for ErasureLog {
+    fn name(&self) -> &str {
+        "m0003_auth_erasures"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ErasureLog {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Erasures::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(Erasures::UserId)
+                        .uuid()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(Erasures::RequestedBy).uuid().null())
+                .col(
+                    ColumnDef::new(Erasures::StepsDone)
+                        .integer()
+                        .not_null()
+                        .default(0),
+                )
+                .col(
+                    ColumnDef::new(Erasures::StartedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Erasures::FinishedAt)
+                        .timestamp_with_time_zone()
+                        .null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            crate::index("idx_erasures_pending", Erasures::Table)
+                .col(Erasures::FinishedAt)
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(Erasures::Table).if_exists().to_owned())
+            .await
     }
 }

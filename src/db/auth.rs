@@ -1,4 +1,4 @@
-//! auth_db entities: credentials, sessions, refresh tokens, login failures.
+//! auth_db entities: credentials, sessions, refresh tokens, login failures, erasures.
 
 pub mod user {
     use sea_orm::entity::prelude::*;
@@ -81,6 +81,27 @@ pub mod login_failure {
         pub at: DateTimeUtc,
         /// `login` (failed password checks) or `register` (every registration).
         pub kind: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod erasure {
+    use sea_orm::entity::prelude::*;
+
+    /// An account erasure: asked for, how many of its steps are done, when it finished.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "erasures")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        pub requested_by: Option<Uuid>,
+        pub steps_done: i32,
+        pub started_at: DateTimeUtc,
+        pub finished_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -87,6 +87,11 @@ pub(crate) trait MediaStore: Send + Sync + 'static {
     /// How many files the store holds and their stored bytes (uploads in progress are not
     /// files yet), for the admin statistics.
     async fn totals(&self) -> anyhow::Result<(u64, u64)>;
+    /// Forgets `owner` once their files are deleted: whatever the store keeps per owner
+    /// besides the files (nothing in GridFS, the owner's folder in the local store).
+    async fn forget_owner(&self, _owner: Uuid) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// A file being written. Its bytes go to the store as they arrive; the file exists only
@@ -720,6 +725,13 @@ impl MediaStore for LocalStore {
             self.write_meta(&meta).await?;
         }
         Ok(())
+    }
+
+    async fn forget_owner(&self, owner: Uuid) -> anyhow::Result<()> {
+        match tokio::fs::remove_dir_all(self.owner_dir(owner)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 
     async fn delete(&self, id: Uuid) -> anyhow::Result<bool> {

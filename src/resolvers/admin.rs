@@ -1,5 +1,6 @@
 //! Administration: statistics across every store, the account list, the audit trail,
-//! and accounts' roles and suspension. Everything here is for admins.
+//! and accounts' roles, suspension and erasure. Everything here is for admins, except that
+//! a user may erase their own account.
 
 use async_graphql::{Context, Object, Result, ID};
 
@@ -9,12 +10,12 @@ use crate::{
         auth::RoleValue,
         connection::{connection, Conn},
         context::ContextExt,
-        guards::RoleGuard,
+        guards::{LoggedIn, RoleGuard},
         ids,
         users::User,
     },
     services::{
-        admin::{accounts, audit, logs, stats},
+        admin::{accounts, audit, erasure, logs, stats},
         auth::{
             admin::{self, Change},
             Role,
@@ -157,5 +158,18 @@ impl AdminMutation {
         ctx.audit_details(if suspended { "suspend" } else { "reinstate" });
         let account = admin::apply(ctx.services()?, id, Change::Suspended(suspended)).await?;
         Ok(User::from_account(account))
+    }
+
+    /// Erases an account across every database and the media store: an admin erases
+    /// anyone but the last active admin (`CONFLICT`), a user erases themself. Its sessions
+    /// end at once; only the audit trail keeps its id. An id that never had an account is
+    /// `NOT_FOUND`; erasing an erased account again answers true. An erasure interrupted by
+    /// a failing store answers the error and resumes with the next call (or the next start).
+    #[graphql(guard = "LoggedIn")]
+    async fn delete_user(&self, ctx: &Context<'_>, user_id: ID) -> Result<bool> {
+        let id = ids::parse("userId", &user_id)?;
+        ctx.audit_target("User", id);
+        let viewer = ctx.viewer()?;
+        Ok(erasure::delete_user(ctx.services()?, viewer, id).await?)
     }
 }

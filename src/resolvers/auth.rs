@@ -82,6 +82,7 @@ impl AuthMutation {
                 .to_lowercase()
                 .chars()
                 .take(254)
+                .map(|c| if c == '\0' { '\u{fffd}' } else { c })
                 .collect::<String>()
         ));
         let signed = signin::login(

@@ -7,6 +7,7 @@ mod helpers;
 mod admin;
 mod appointments;
 mod auth;
+mod erasure;
 mod foundation;
 mod fuzz;
 mod media;

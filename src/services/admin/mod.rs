@@ -6,3 +6,4 @@ pub(crate) mod accounts;
 pub(crate) mod audit;
 pub(crate) mod logs;
 pub(crate) mod stats;
+pub(crate) mod erasure;

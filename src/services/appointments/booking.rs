@@ -32,7 +32,7 @@ use super::{
     slots, CANCELLED, COMPLETED, CONFIRMED, NOT_CONFIRMED, PENDING,
 };
 use crate::{
-    db::appointments::appointment,
+    db::appointments::{appointment, availability_rule, booking_event, time_off},
     error::{Error, Result},
     services::{admin::audit, auth::Viewer, now, text, SharedServices},
 };
@@ -41,6 +41,8 @@ use crate::{
 pub(crate) const NOTES_MAX: usize = 1_000;
 /// The `cancelReason` of appointments cancelled because their coach was suspended.
 pub(crate) const COACH_SUSPENDED: &str = "coach suspended";
+/// The `cancelReason` of appointments cancelled because a party's account was erased.
+pub(crate) const ACCOUNT_ERASED: &str = "account erased";
 
 /// Books `starts_at` with `coach_id` for `client_id`: only a start that `availableSlots`
 /// would offer now (else BAD_USER_INPUT), PENDING when the coach requires approval, else
@@ -398,6 +400,90 @@ pub(crate) async fn cancel_for_suspended_coach(
         )
         .await;
     }
+    let mut published = expired;
+    published.extend(cancelled);
+    services.events.committed(published);
+    Ok(n)
+}
+
+/// The appointments domain's part of erasing `user_id`'s account, in one transaction (so
+/// running it again after a failure finds either nothing done or everything): their
+/// expired PENDING appointments are written down, their future active ones cancelled
+/// ("account erased") with an event for the other party and an audit entry each, their
+/// side of every appointment and event kept for the other party is set to null (also as
+/// the one who cancelled), and their availability rules and time off are deleted.
+pub(crate) async fn erase(services: &SharedServices, user_id: Uuid) -> Result<usize> {
+    let at = now();
+    let txn = services.stores.appointments.begin().await?;
+    let expired = expire(&txn, at, involving(&[user_id])).await?;
+    let future = appointment::Entity::find()
+        .filter(involving(&[user_id]))
+        .filter(active(at))
+        .filter(appointment::Column::StartsAt.gt(at))
+        .lock_exclusive()
+        .all(&txn)
+        .await?;
+    let mut cancelled = Vec::with_capacity(future.len());
+    for row in future {
+        let erased_coach = row.coach_id == Some(user_id);
+        let erased_client = row.client_id == Some(user_id);
+        let mut change: appointment::ActiveModel = row.into();
+        change.status = Set(CANCELLED.into());
+        change.cancel_reason = Set(Some(ACCOUNT_ERASED.into()));
+        change.cancelled_by = Set(None);
+        change.updated_at = Set(at);
+        if erased_coach {
+            change.coach_id = Set(None);
+        }
+        if erased_client {
+            change.client_id = Set(None);
+        }
+        let updated = change.update(&txn).await?;
+        // Recorded with the erased side already null: only the other party hears of it.
+        cancelled.push(events::record(&txn, Kind::Cancelled, &updated, at).await?);
+    }
+    let none = Expr::value(Option::<Uuid>::None);
+    for column in [
+        appointment::Column::CoachId,
+        appointment::Column::ClientId,
+        appointment::Column::CancelledBy,
+    ] {
+        appointment::Entity::update_many()
+            .col_expr(column, none.clone())
+            .filter(column.eq(user_id))
+            .exec(&txn)
+            .await?;
+    }
+    for column in [
+        booking_event::Column::CoachId,
+        booking_event::Column::ClientId,
+    ] {
+        booking_event::Entity::update_many()
+            .col_expr(column, none.clone())
+            .filter(column.eq(user_id))
+            .exec(&txn)
+            .await?;
+    }
+    availability_rule::Entity::delete_many()
+        .filter(availability_rule::Column::CoachId.eq(user_id))
+        .exec(&txn)
+        .await?;
+    time_off::Entity::delete_many()
+        .filter(time_off::Column::CoachId.eq(user_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    audit_expired(services, &expired).await;
+    for event in &cancelled {
+        audit_change(
+            services,
+            event.appointment_id,
+            "cancelAppointment",
+            ACCOUNT_ERASED,
+        )
+        .await;
+    }
+    let n = cancelled.len();
     let mut published = expired;
     published.extend(cancelled);
     services.events.committed(published);

@@ -4,7 +4,8 @@
 //! register again at once).
 
 use sea_orm::{
-    sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -16,11 +17,12 @@ use crate::{
 };
 
 /// Trims and lower-cases an email and checks its shape (one `@`, a dotted domain, no
-/// spaces, at most 254 characters). Deliverability is not this API's to judge.
+/// spaces or control characters, at most 254 characters). Deliverability is not this
+/// API's to judge.
 pub(crate) fn normalize_email(raw: &str) -> Result<String> {
     let email = raw.trim().to_lowercase();
     let bad = || Error::bad_input("email", "email is not a valid address");
-    if email.len() > 254 || email.chars().any(char::is_whitespace) {
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }
     let (local, domain) = email.split_once('@').ok_or_else(bad)?;
@@ -73,6 +75,18 @@ pub(crate) async fn create(
         return Err(Error::internal(err));
     }
     Ok(account)
+}
+
+/// Locks the active admins (in id order) for the rest of `txn`, so two changes that
+/// could each take the last admin away run one after the other.
+pub(super) async fn lock_active_admins(txn: &DatabaseTransaction) -> Result<Vec<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Role.eq(Role::Admin.as_str()))
+        .filter(user::Column::Suspended.eq(false))
+        .order_by_asc(user::Column::Id)
+        .lock_exclusive()
+        .all(txn)
+        .await?)
 }
 
 /// The account of `id`, if there is one.
@@ -156,6 +170,7 @@ mod tests {
             "ana@localhost",
             "a@b@c.io",
             "ana@x.",
+            "a\0b@x.io",
         ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }

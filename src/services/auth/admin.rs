@@ -48,17 +48,16 @@ pub(crate) async fn apply(
     change: Change,
 ) -> Result<account::Model> {
     let txn = services.stores.auth.begin().await?;
-    let admins: Vec<account::Model> = account::Entity::find()
-        .filter(account::Column::Role.eq(Role::Admin.as_str()))
-        .filter(account::Column::Suspended.eq(false))
-        .order_by_asc(account::Column::Id)
-        .lock_exclusive()
-        .all(&txn)
-        .await?;
+    let admins = super::accounts::lock_active_admins(&txn).await?;
     let target = account::Entity::find_by_id(id)
         .one(&txn)
         .await?
         .ok_or_else(|| Error::NotFound("user not found".into()))?;
+    // An account being erased is as good as gone: reinstating it or changing its role
+    // would hand a half-erased account back.
+    if super::erasure::started(&txn, id).await? {
+        return Err(Error::NotFound("user not found".into()));
+    }
     if change.removes_admin(&target) && admins.len() <= 1 {
         return Err(Error::Conflict(
             "the last active admin cannot be demoted or suspended".into(),

@@ -4,6 +4,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod admin;
+pub(crate) mod erasure;
 pub(crate) mod passwords;
 pub(crate) mod ratelimit;
 pub(crate) mod sessions;

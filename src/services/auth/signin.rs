@@ -122,7 +122,13 @@ pub(crate) async fn login(
     // Bounds first: an oversize or malformed input is refused before any work, and counts
     // as a failed attempt like any other wrong credential.
     let email = accounts::normalize_email(email).unwrap_or_else(|_| email.trim().to_lowercase());
-    let email = email.chars().take(254).collect::<String>();
+    // PostgreSQL text holds no NUL: such an email (no account has one) is kept, visibly
+    // replaced, so the attempt is counted and refused like any other unknown email.
+    let email = email
+        .chars()
+        .take(254)
+        .map(|c| if c == '\0' { '\u{fffd}' } else { c })
+        .collect::<String>();
     let shared = services.clone();
     let check = {
         let (email, password) = (email.clone(), password.clone());

@@ -144,6 +144,57 @@ pub(crate) async fn delete(services: &SharedServices, viewer: &Viewer, id: Uuid)
     Ok(())
 }
 
+/// The media domain's part of an account erasure: every file of `owner`'s with its bytes
+/// (GridFS chunks, local files), each first taken off the profiles and posts that show it,
+/// as [`delete`] does. Safe to run again: what is gone is not listed.
+pub(crate) async fn erase_owner(services: &SharedServices, owner: Uuid) -> Result<u64> {
+    let mut erased = 0;
+    // The first file of a page that deleted nothing (another run of this erasure may
+    // have deleted it meanwhile); listed again after that, it cannot be deleted.
+    let mut stuck: Option<Uuid> = None;
+    loop {
+        let (files, _) = services
+            .stores
+            .media
+            .list_owner(owner, None, 100)
+            .await
+            .map_err(Error::internal)?;
+        let Some(first) = files.first().map(|m| m.id) else {
+            break;
+        };
+        let mut removed = 0;
+        for meta in files {
+            users::profiles::detach_avatar(&services.stores.users, meta.id).await?;
+            posts::write::detach_media(&services.stores.posts, meta.id).await?;
+            if services
+                .stores
+                .media
+                .delete(meta.id)
+                .await
+                .map_err(Error::internal)?
+            {
+                removed += 1;
+            }
+        }
+        if removed == 0 {
+            if stuck == Some(first) {
+                return Err(Error::internal(anyhow::anyhow!(
+                    "media of an erased owner could not be deleted"
+                )));
+            }
+            stuck = Some(first);
+        }
+        erased += removed;
+    }
+    services
+        .stores
+        .media
+        .forget_owner(owner)
+        .await
+        .map_err(Error::internal)?;
+    Ok(erased)
+}
+
 /// Checks that `id` is an image of `owner`'s and makes it public, for use as an avatar or
 /// in a post (`field` names the argument in the error).
 pub(crate) async fn claim_image(

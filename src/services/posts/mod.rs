@@ -7,6 +7,7 @@
 //! admin, a comment by its author, the post's author or an admin.
 
 pub(crate) mod comments;
+pub(crate) mod erasure;
 pub(crate) mod hiding;
 pub(crate) mod likes;
 pub(crate) mod read;

@@ -184,6 +184,22 @@ pub(crate) async fn detach_avatar(db: &impl ConnectionTrait, media_id: Uuid) -> 
     Ok(())
 }
 
+/// The users domain's part of an account erasure: the profile, the coach profile and its
+/// specialty links, in one transaction.
+pub(crate) async fn erase(db: &impl TransactionTrait, user_id: Uuid) -> Result<()> {
+    let txn = db.begin().await?;
+    coach_specialty::Entity::delete_many()
+        .filter(coach_specialty::Column::CoachId.eq(user_id))
+        .exec(&txn)
+        .await?;
+    coach_profile::Entity::delete_by_id(user_id)
+        .exec(&txn)
+        .await?;
+    profile::Entity::delete_by_id(user_id).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 /// What `upsertCoachProfile` sets.
 #[derive(Debug, Default)]
 pub(crate) struct CoachProfileInput {
