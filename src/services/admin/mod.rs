@@ -4,6 +4,6 @@
 
 pub(crate) mod accounts;
 pub(crate) mod audit;
+pub(crate) mod erasure;
 pub(crate) mod logs;
 pub(crate) mod stats;
-pub(crate) mod erasure;
