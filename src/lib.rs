@@ -71,6 +71,7 @@ pub async fn build(config: Config) -> anyhow::Result<AppState> {
     accounts::ensure_admin(&services).await?;
     spawn_housekeeping(services.clone());
     spawn_erasures(services.clone());
+    spawn_audit_drain(services.clone());
     spawn_booking_events(services.clone());
     let schema = assemble(services.clone());
     let sdl = schema.sdl().into();
@@ -150,6 +151,25 @@ fn spawn_housekeeping(services: Arc<Services>) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "swept what interrupted uploads left"),
                 Err(e) => tracing::warn!(error = %e, "sweeping interrupted uploads failed"),
+            }
+        }
+    });
+}
+
+/// Moves the audit entries that waited in auth_db's outbox while admin_db was unreachable
+/// into admin_db, every `AUDIT_OUTBOX_DRAIN_SECONDS`. Safe on every replica at once (see
+/// `services::admin::audit::drain`).
+fn spawn_audit_drain(services: Arc<Services>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(services.config.audit_drain_interval);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match services::admin::audit::drain(&services.stores.admin, &services.stores.auth).await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(moved = n, "moved waiting audit entries to admin_db"),
+                Err(e) => tracing::warn!(error = %e, "moving waiting audit entries failed"),
             }
         }
     });

@@ -109,6 +109,7 @@ async fn write(
     let fallback_type = return_type.trim_matches(|c| c == '[' || c == ']' || c == '!');
     audit::record(
         &services.stores.admin,
+        &services.stores.auth,
         audit::Entry {
             actor_id,
             action: action.to_string(),

@@ -6,6 +6,7 @@ mod helpers;
 
 mod admin;
 mod appointments;
+mod audit_outbox;
 mod auth;
 mod erasure;
 mod foundation;

@@ -1,17 +1,21 @@
 //! The audit trail: one row in admin_db per state-changing mutation (actor, action,
 //! target, outcome, client address). Writing it must never fail the mutation it records:
-//! a failed write is logged at ERROR instead.
+//! an entry admin_db cannot take waits in auth_db's outbox (`services::auth::outbox`)
+//! and housekeeping moves it over later ([`drain`]); only when both stores refuse it is
+//! it lost, with an ERROR. The entry is made (and gets its id) after the change it
+//! records has committed, so a process that dies before either write loses that one
+//! entry: the remaining window, a few milliseconds wide.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    sea_query::OnConflict, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
 use crate::{
     db::admin::audit_entry,
     error::Result,
-    services::{page::Page, text},
+    services::{auth::outbox, page::Page, text},
 };
 
 /// Longest `action` filter: the column's width.
@@ -30,20 +34,76 @@ pub(crate) struct Entry {
     pub(crate) details: Option<String>,
 }
 
-pub(crate) async fn record(admin_db: &DatabaseConnection, entry: Entry) {
-    let row = audit_entry::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        actor_id: Set(entry.actor_id),
-        action: Set(entry.action.clone()),
-        target_type: Set(entry.target_type),
-        target_id: Set(entry.target_id),
-        outcome: Set(entry.outcome),
-        ip: Set(entry.ip),
-        at: Set(crate::services::now()),
-        details: Set(entry.details),
+/// How many waiting entries one drain moves per round.
+const DRAIN_BATCH: u64 = 200;
+
+/// Writes `entry` to admin_db, or into auth_db's outbox when admin_db cannot take it.
+pub(crate) async fn record(
+    admin_db: &DatabaseConnection,
+    auth_db: &DatabaseConnection,
+    entry: Entry,
+) {
+    let row = audit_entry::Model {
+        id: Uuid::now_v7(),
+        actor_id: entry.actor_id,
+        action: entry.action,
+        target_type: entry.target_type,
+        target_id: entry.target_id,
+        outcome: entry.outcome,
+        ip: entry.ip,
+        at: crate::services::now(),
+        details: entry.details,
     };
-    if let Err(err) = row.insert(admin_db).await {
-        tracing::error!(action = entry.action, error = %err, "could not write the audit trail");
+    let Err(err) = audit_entry::Entity::insert(row.clone().into_active_model())
+        .exec_without_returning(admin_db)
+        .await
+    else {
+        return;
+    };
+    match outbox::stash(auth_db, &row).await {
+        Ok(()) => tracing::warn!(
+            action = row.action,
+            error = %err,
+            "admin_db refused an audit entry; it waits in auth_db's outbox"
+        ),
+        Err(outbox_err) => tracing::error!(
+            action = row.action,
+            error = %err,
+            outbox_error = %outbox_err,
+            "could not write the audit trail"
+        ),
+    }
+}
+
+/// Moves the entries waiting in auth_db's outbox to admin_db, a batch at a time, and
+/// returns how many it moved. Safe on every replica at once: an entry keeps its id and
+/// goes in with `ON CONFLICT (id) DO NOTHING`, so two replicas moving the same batch
+/// leave one row each; an outbox row is deleted only after its insert succeeded.
+pub(crate) async fn drain(
+    admin_db: &DatabaseConnection,
+    auth_db: &DatabaseConnection,
+) -> Result<u64> {
+    let mut moved = 0;
+    loop {
+        let rows = outbox::batch(auth_db, DRAIN_BATCH).await?;
+        if rows.is_empty() {
+            return Ok(moved);
+        }
+        let count = rows.len() as u64;
+        let ids = rows.iter().map(|r| r.id).collect();
+        audit_entry::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
+            .on_conflict(
+                OnConflict::column(audit_entry::Column::Id)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(admin_db)
+            .await?;
+        outbox::remove(auth_db, ids).await?;
+        moved += count;
+        if count < DRAIN_BATCH {
+            return Ok(moved);
+        }
     }
 }
 

@@ -186,6 +186,7 @@ async fn audit_expired(services: &SharedServices, expired: &[Event]) {
 async fn audit_change(services: &SharedServices, id: Uuid, action: &str, details: &str) {
     audit::record(
         &services.stores.admin,
+        &services.stores.auth,
         audit::Entry {
             action: action.into(),
             target_type: "Appointment".into(),
