@@ -1,12 +1,17 @@
 //! The audit outbox: mutations made while admin_db is unreachable keep their audit
 //! entries in auth_db, and housekeeping moves each of them to the trail exactly once when
-//! admin_db is back. PostgreSQL only: an outage of one database is made there by refusing
-//! new connections to it and ending the open ones.
+//! admin_db is back (PostgreSQL: an outage of one database is made there by refusing new
+//! connections to it and ending the open ones), and on both backends an entry that
+//! another replica already moved is not moved twice.
 
 use std::time::Duration;
 
+use chrono::Utc;
 use jolmood::config::Database;
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
+use sea_orm::{
+    sea_query::{Alias, Expr, Query},
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement,
+};
 use serde_json::json;
 
 use crate::helpers::{eventually, Backend, TestApp};
@@ -144,4 +149,83 @@ async fn entries_made_while_admin_db_is_down_reach_the_trail_once() {
     );
     let _ = admin_db.close().await;
     let _ = auth.close().await;
+}
+
+/// Writes an audit row with this id into `table` of `db`, as `record` would.
+async fn insert_entry(db: &DatabaseConnection, table: &str, id: uuid::Uuid) {
+    let stmt = Query::insert()
+        .into_table(Alias::new(table))
+        .columns(["id", "action", "target_type", "target_id", "outcome", "at"].map(Alias::new))
+        .values_panic([
+            id.into(),
+            "updateProfile".into(),
+            "User".into(),
+            id.to_string().into(),
+            "success".into(),
+            Utc::now().into(),
+        ])
+        .to_owned();
+    db.execute(db.get_database_backend().build(&stmt))
+        .await
+        .expect("insert an audit row");
+}
+
+async fn rows_with_id(db: &DatabaseConnection, table: &str, id: uuid::Uuid) -> i64 {
+    let stmt = Query::select()
+        .expr(Expr::col(Alias::new("id")).count())
+        .from(Alias::new(table))
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .to_owned();
+    let row = db
+        .query_one(db.get_database_backend().build(&stmt))
+        .await
+        .expect("count rows")
+        .expect("one row");
+    row.try_get_by_index::<i64>(0).expect("a count")
+}
+
+/// One waiting entry is already in the trail (another replica moved it and has not
+/// deleted it from the outbox yet), one is not: the drain leaves each in the trail once.
+async fn an_entry_already_moved_is_not_duplicated(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |c| {
+        c.audit_drain_interval = Duration::from_secs(1);
+    })
+    .await
+    else {
+        return;
+    };
+    let auth = app.db(Database::Auth).await;
+    let admin_db = app.db(Database::Admin).await;
+    let (moved, waiting) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    insert_entry(&admin_db, "audit_trail", moved).await;
+    insert_entry(&auth, "audit_outbox", moved).await;
+    insert_entry(&auth, "audit_outbox", waiting).await;
+    let drained = eventually(Duration::from_secs(20), || {
+        let auth = &auth;
+        async move {
+            rows_with_id(auth, "audit_outbox", moved).await
+                + rows_with_id(auth, "audit_outbox", waiting).await
+                == 0
+        }
+    })
+    .await;
+    assert!(drained, "the outbox is drained");
+    assert_eq!(rows_with_id(&admin_db, "audit_trail", moved).await, 1);
+    assert_eq!(rows_with_id(&admin_db, "audit_trail", waiting).await, 1);
+    let _ = admin_db.close().await;
+    let _ = auth.close().await;
+}
+
+mod already_moved {
+    use crate::helpers::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded() {
+        super::an_entry_already_moved_is_not_duplicated(Backend::Embedded).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::an_entry_already_moved_is_not_duplicated(Backend::Postgres).await;
+    }
 }
