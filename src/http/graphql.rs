@@ -262,7 +262,7 @@ pub(crate) async fn post_handler(
     }
     let body = Body::new(Limited::new(body, MAX_BODY));
 
-    let (batch, arrivals) = if content_type.starts_with("multipart/form-data") {
+    let (batch, arrivals, auth) = if content_type.starts_with("multipart/form-data") {
         // A form post is a "simple" request browsers send cross-site without a preflight;
         // demanding a header a form cannot set keeps such uploads from being forged.
         let preflighted = [
@@ -291,10 +291,13 @@ pub(crate) async fn post_handler(
         }));
         // Files are stored only for a caller whose token holds, so the token is read
         // before the body.
-        let uploader = match authenticate(&state, &headers).await {
-            Ok(Auth::User(viewer)) => Some(viewer.user_id),
-            Ok(_) => None,
+        let auth = match authenticate(&state, &headers).await {
+            Ok(a) => a,
             Err(e) => return e.into_response(),
+        };
+        let uploader = match &auth {
+            Auth::User(viewer) => Some(viewer.user_id),
+            _ => None,
         };
         let started = std::time::Instant::now();
         let received =
@@ -304,7 +307,8 @@ pub(crate) async fn post_handler(
             "multipart body received"
         );
         match received {
-            Ok(parsed) => (parsed.batch, parsed.arrivals),
+            // The token read before the body serves the operations too.
+            Ok(parsed) => (parsed.batch, parsed.arrivals, Some(auth)),
             Err(Refusal::Error(e)) => return refuse_with(accept, e),
             Err(Refusal::Malformed(message)) => {
                 return refuse(accept, StatusCode::BAD_REQUEST, BAD_REQUEST, &message)
@@ -329,7 +333,7 @@ pub(crate) async fn post_handler(
             }
         };
         match parse_json(&bytes) {
-            Ok(b) => (b, Vec::new()),
+            Ok(b) => (b, Vec::new(), None),
             Err((status, message)) => return refuse(accept, status, BAD_REQUEST, &message),
         }
     } else {
@@ -343,9 +347,12 @@ pub(crate) async fn post_handler(
         if let Err(message) = check_batch(&batch) {
             return refuse(accept, StatusCode::BAD_REQUEST, BAD_REQUEST, &message);
         }
-        let auth = match authenticate(&state, &headers).await {
-            Ok(a) => a,
-            Err(e) => return e.into_response(),
+        let auth = match auth {
+            Some(a) => a,
+            None => match authenticate(&state, &headers).await {
+                Ok(a) => a,
+                Err(e) => return e.into_response(),
+            },
         };
         run(&state, accept, auth, client, batch, false).await
     }
