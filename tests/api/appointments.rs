@@ -52,22 +52,8 @@ async fn spawn_with_admin(backend: Backend) -> Option<TestApp> {
     .await
 }
 
-macro_rules! appointment_tests {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                if let Some(app) = super::spawn_with_admin(super::Backend::Embedded).await { super::$name(app).await }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(app) = super::spawn_with_admin(super::Backend::Postgres).await { super::$name(app).await }
-            }
-        }
-    )*};
-}
-
-appointment_tests!(
+on_both_backends!(
+    spawn = super::spawn_with_admin;
     a_rate_limited_answer_leaves_the_subscriptions_open,
     twenty_concurrent_bookings_of_one_slot_make_one,
     sessions_of_different_lengths_never_overlap,

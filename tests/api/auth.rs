@@ -195,22 +195,8 @@ mod with_admin {
         assert_eq!(body["data"]["me"]["role"], "ADMIN");
     }
 
-    macro_rules! with_admin_tests {
-        ($($name:ident),*) => {$(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn embedded() {
-                    if let Some(app) = super::spawn_with_admin(super::Backend::Embedded).await { super::$name(app).await }
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    if let Some(app) = super::spawn_with_admin(super::Backend::Postgres).await { super::$name(app).await }
-                }
-            }
-        )*};
-    }
-
-    with_admin_tests!(
+    on_both_backends!(
+        spawn = super::spawn_with_admin;
         suspension_blocks_login_and_tokens,
         role_changes_apply_to_existing_tokens,
         open_subscriptions_close_when_the_session_ends,

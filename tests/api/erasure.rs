@@ -17,22 +17,8 @@ use crate::helpers::{code, eventually, ws::WsClient, Account, Backend, TestApp, 
 const ADMIN_EMAIL: &str = "root@erasure.test";
 const ADMIN_PASSWORD: &str = "admin password 123";
 
-macro_rules! with_admin {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                if let Some(app) = super::spawn(super::Backend::Embedded).await { super::$name(app).await }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(app) = super::spawn(super::Backend::Postgres).await { super::$name(app).await }
-            }
-        }
-    )*};
-}
-
-with_admin!(
+on_both_backends!(
+    spawn = super::spawn;
     erasing_a_coach_leaves_nothing_of_them,
     who_may_erase_whom,
     an_interrupted_erasure_resumes_and_erases_once,

@@ -11,29 +11,8 @@ use crate::helpers::{code, Account, Backend, TestApp};
 const ADMIN_EMAIL: &str = "root@posts.test";
 const ADMIN_PASSWORD: &str = "admin password 123";
 
-/// Runs each test on both backends with a first admin configured.
-macro_rules! with_admin {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn embedded() {
-                    if let Some(app) = super::spawn($crate::helpers::Backend::Embedded).await {
-                        super::$name(app).await
-                    }
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    if let Some(app) = super::spawn($crate::helpers::Backend::Postgres).await {
-                        super::$name(app).await
-                    }
-                }
-            }
-        )*
-    };
-}
-
-with_admin!(
+on_both_backends!(
+    spawn = super::spawn;
     permissions_follow_the_rules,
     likes_count_once_under_concurrency,
     feed_pages_hold_while_posts_are_written,

@@ -32,6 +32,26 @@ pub enum Backend {
 /// Runs each named test on both backends.
 #[macro_export]
 macro_rules! on_both_backends {
+    // `spawn = path;` first: each test gets its app from that function (a module's own
+    // configuration, say a first admin) instead of `TestApp::spawn`.
+    (spawn = $spawn:path; $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn embedded() {
+                    if let Some(app) = $spawn($crate::helpers::Backend::Embedded).await {
+                        super::$name(app).await
+                    }
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $spawn($crate::helpers::Backend::Postgres).await {
+                        super::$name(app).await
+                    }
+                }
+            }
+        )*
+    };
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
