@@ -30,7 +30,7 @@ use crate::{
     config::Config,
     db::Stores,
     resolvers::{AppSchema, MutationRoot, QueryRoot, SubscriptionRoot},
-    schema::limits,
+    schema::{limits, plain::WalkStats},
     services::{
         appointments,
         auth::{
@@ -73,32 +73,51 @@ pub async fn build(config: Config) -> anyhow::Result<AppState> {
     spawn_erasures(services.clone());
     spawn_audit_drain(services.clone());
     spawn_booking_events(services.clone());
-    let schema = assemble(services.clone());
+    let walks = Arc::new(WalkStats::default());
+    let (schema, reads) = assemble(services.clone(), &walks);
     let sdl = schema.sdl().into();
     Ok(AppState {
         services,
         schema,
+        reads,
+        walks,
         sdl,
     })
 }
 
-/// The GraphQL schema: the roots of every domain, the request-wide limits and extension,
-/// and each domain's DataLoaders. Loaders live in the schema (not per request) and keep no
-/// cache, so concurrent requests share batches and nothing stale is ever served.
-fn assemble(services: SharedServices) -> AppSchema {
+/// The GraphQL schemas: the roots of every domain, the request-wide limits, and each
+/// domain's DataLoaders. Loaders live in the schema (not per request) and keep no cache,
+/// so concurrent requests share batches and nothing stale is ever served.
+///
+/// Two schemas with the same types: `gated` carries the [`schema::audit::AuthGateAndAudit`]
+/// extension and runs every mutation and subscription, and every operation whose
+/// credentials do not hold; `reads` has no extension and runs queries sent with valid or
+/// no credentials, for which that extension has nothing to do. async-graphql calls an
+/// extension's hook for every field it resolves (a feed page has about a thousand), so
+/// leaving it out where it has no work was the largest single saving in the feed's CPU
+/// (BENCHMARKS.md).
+fn assemble(services: SharedServices, walks: &Arc<WalkStats>) -> (AppSchema, AppSchema) {
+    let gated = schema_of(&services, walks, true);
+    let reads = schema_of(&services, walks, false);
+    (gated, reads)
+}
+
+fn schema_of(services: &SharedServices, walks: &Arc<WalkStats>, gated: bool) -> AppSchema {
     let delay = services.config.loader_delay;
-    let builder = limited(Schema::build(
+    let mut builder = limited(Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot::default(),
-    ))
-    .extension(schema::audit::AuthGateAndAudit);
-    let builder = schema::auth::register_loaders(builder, &services, delay);
-    let builder = schema::users::register_loaders(builder, &services, delay);
-    let builder = schema::media::register_loaders(builder, &services, delay);
-    let builder = schema::appointments::register_loaders(builder, &services, delay);
-    let builder = schema::posts::register_loaders(builder, &services, delay);
-    builder.data(services).finish()
+    ));
+    if gated {
+        builder = builder.extension(schema::audit::AuthGateAndAudit);
+    }
+    let builder = schema::auth::register_loaders(builder, services, delay);
+    let builder = schema::users::register_loaders(builder, services, delay);
+    let builder = schema::media::register_loaders(builder, services, delay);
+    let builder = schema::appointments::register_loaders(builder, services, delay);
+    let builder = schema::posts::register_loaders(builder, services, delay);
+    builder.data(services.clone()).data(walks.clone()).finish()
 }
 
 /// The document limits every request is held to (API.md's numbers).

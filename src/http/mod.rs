@@ -24,7 +24,14 @@ use crate::{resolvers::AppSchema, services::SharedServices};
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) services: SharedServices,
+    /// The schema that runs mutations, subscriptions, and anything sent with credentials
+    /// that do not hold (see `crate::assemble`).
     pub(crate) schema: AppSchema,
+    /// The same schema without the per-field extension, for queries whose credentials
+    /// hold or are absent.
+    pub(crate) reads: AppSchema,
+    /// How often preloaded values were answered without the library's per-field futures.
+    pub(crate) walks: Arc<crate::schema::plain::WalkStats>,
     pub(crate) sdl: Arc<str>,
 }
 

@@ -9,6 +9,7 @@ use crate::{
         context::ContextExt,
         guards::{LoggedIn, RoleGuard},
         ids,
+        plain::Fast,
         posts::{self, Comment, Post},
     },
     services::{
@@ -38,9 +39,9 @@ pub(crate) struct PostsQuery;
 #[Object]
 impl PostsQuery {
     /// A post by id; null when there is none (or its author is suspended).
-    async fn post(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Post>> {
+    async fn post(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Fast<Post>>> {
         let id = ids::parse("id", &id)?;
-        posts::load_one(ctx, id).await
+        Ok(posts::load_one(ctx, id).await?.map(Fast))
     }
 
     /// Every post, newest first (suspended authors' posts left out).
@@ -50,8 +51,10 @@ impl PostsQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Conn<Post>> {
-        posts::connection(ctx, Scope::Feed, first, after.as_deref()).await
+    ) -> Result<Fast<Conn<Post>>> {
+        posts::connection(ctx, Scope::Feed, first, after.as_deref())
+            .await
+            .map(Fast)
     }
 }
 

@@ -54,7 +54,7 @@ impl Operation {
 /// `GET /graphql` requests. Returns what the logs say of the operation.
 pub(crate) fn check(request: &mut Request, over_get: bool) -> Result<Operation, ServerError> {
     let operation_name = request.operation_name.clone();
-    let doc = match async_graphql::parser::parse_query(&request.query) {
+    let doc = match documents::parse(&request.query) {
         Ok(doc) => doc,
         Err(err) => {
             let mut err = ServerError::from(err);
@@ -103,6 +103,49 @@ pub(crate) fn check(request: &mut Request, over_get: bool) -> Result<Operation, 
     let prepared = variables::prepare(request, &doc)?;
     request.set_parsed_query(prepared.unwrap_or(doc));
     Ok(Operation { name, kind })
+}
+
+/// Parsed documents by their text. Front ends send the same few documents over and over;
+/// parsing one (async-graphql's pest grammar) cost about 5% of the server's CPU per feed
+/// request, a copy of the parsed tree a fraction of that. Only documents that parse are
+/// kept, at most [`documents::KEPT`] of at most [`documents::KEPT_BYTES`] each, so the
+/// memory stays bounded whatever clients send; when full, an arbitrary entry makes room
+/// (a client that sends ever-new documents only costs what parsing costs anyway).
+mod documents {
+    use std::{
+        collections::HashMap,
+        sync::{Mutex, OnceLock},
+    };
+
+    use async_graphql::parser::{parse_query, types::ExecutableDocument, Error};
+
+    pub(super) const KEPT: usize = 256;
+    pub(super) const KEPT_BYTES: usize = 16 * 1024;
+
+    fn kept() -> &'static Mutex<HashMap<String, ExecutableDocument>> {
+        static KEPT_DOCUMENTS: OnceLock<Mutex<HashMap<String, ExecutableDocument>>> =
+            OnceLock::new();
+        KEPT_DOCUMENTS.get_or_init(|| Mutex::new(HashMap::with_capacity(KEPT)))
+    }
+
+    pub(super) fn parse(query: &str) -> Result<ExecutableDocument, Error> {
+        if query.len() > KEPT_BYTES {
+            return parse_query(query);
+        }
+        if let Some(doc) = kept().lock().ok().and_then(|m| m.get(query).cloned()) {
+            return Ok(doc);
+        }
+        let doc = parse_query(query)?;
+        if let Ok(mut map) = kept().lock() {
+            if map.len() >= KEPT {
+                if let Some(any) = map.keys().next().cloned() {
+                    map.remove(&any);
+                }
+            }
+            map.insert(query.to_string(), doc.clone());
+        }
+        Ok(doc)
+    }
 }
 
 /// The type of the operation the request will run, when it can be told.

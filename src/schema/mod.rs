@@ -16,6 +16,7 @@ pub(crate) mod ids;
 pub(crate) mod limits;
 pub(crate) mod media;
 pub(crate) mod patch;
+pub(crate) mod plain;
 pub(crate) mod posts;
 pub(crate) mod users;
 pub(crate) mod variables;

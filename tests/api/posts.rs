@@ -24,6 +24,7 @@ on_both_backends!(
     a_feed_page_costs_the_same_statements_whatever_its_size,
     users_posts_in_a_list_cost_the_same_statements_whatever_its_size,
     deleting_a_post_races_cleanly_with_likes_and_comments,
+    walked_pages_read_as_the_resolvers_read_them,
 );
 
 async fn spawn(backend: Backend) -> Option<TestApp> {
@@ -1127,4 +1128,147 @@ async fn deleting_a_post_races_cleanly_with_likes_and_comments(app: TestApp) {
         assert_eq!(r["data"]["post"]["commentCount"], 0, "{r}");
         assert_eq!(r["data"]["post"]["comments"]["totalCount"], 0, "{r}");
     }
+}
+
+/// Every field a post card may show, selected the ways clients select them: fragments,
+/// `__typename` everywhere, a key selected twice, both `edges` and `nodes`, variables.
+/// `EXTRA` goes into the authors' selection.
+const PARITY: &str =
+    "query Parity($first: Int, $after: String, $c: Int, $id: ID!, $unused: String) {
+  feed(first: $first, after: $after) {
+    __typename totalCount
+    pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor }
+    edges { __typename cursor node { id ...Card } }
+    nodes { ...Card author { id } }
+  }
+  post(id: $id) { ...Card }
+}
+fragment Card on Post {
+  __typename id body likeCount commentCount likedByMe createdAt updatedAt
+  author { __typename id EXTRA profile { __typename displayName bio timezone
+    avatar { __typename id filename contentType size visibility url createdAt } } }
+  media { __typename id filename contentType size visibility url createdAt }
+  ... on Post {
+    comments(first: $c) {
+      __typename totalCount
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+      edges { __typename cursor node { id } }
+      nodes { __typename id body createdAt author { id profile { displayName avatar { url } } } }
+    }
+  }
+}";
+
+async fn walks(app: &TestApp) -> (u64, u64) {
+    let text = app.get_text("/metrics").await;
+    let count = |outcome: &str| {
+        let prefix = format!("jolmood_graphql_walks_total{{outcome=\"{outcome}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {outcome} walks in {text}"))
+    };
+    (count("walked"), count("resolved"))
+}
+
+fn without_role(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            map.remove("role");
+            map.values_mut().for_each(without_role);
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_role),
+        _ => {}
+    }
+}
+
+/// Post pages are answered by a walk of what was preloaded (`schema::plain`), not by the
+/// resolvers field by field. Selecting one field the walk leaves to the resolvers (an
+/// author's `role`) sends the whole page their way: both answers must be the same.
+async fn walked_pages_read_as_the_resolvers_read_them(app: TestApp) {
+    let with_avatar = app.register("pictured@example.com", "COACH").await;
+    let avatar = upload(&app, &with_avatar, "me.png", "image/png", png()).await;
+    let r = app
+        .gql_as(
+            &with_avatar.token,
+            "mutation($a: ID, $b: String) { updateProfile(avatarMediaId: $a, bio: $b) { id } }",
+            json!({"a": avatar, "b": "Breathing, mostly."}),
+        )
+        .await;
+    assert!(r["data"]["updateProfile"].is_object(), "{r}");
+    let plain = app.register("plain@example.com", "COACH").await;
+    let reader = app.register("parity-reader@example.com", "USER").await;
+    let mut posts = Vec::new();
+    for (i, coach) in [&with_avatar, &plain, &with_avatar].into_iter().enumerate() {
+        let images = match i {
+            0 => json!([
+                upload(&app, coach, "a.png", "image/png", png()).await,
+                upload(&app, coach, "b.png", "image/png", png()).await
+            ]),
+            _ => json!(null),
+        };
+        let r = app
+            .gql_as(
+                &coach.token,
+                CREATE,
+                json!({"b": format!("post {i}"), "m": images}),
+            )
+            .await;
+        posts.push(r["data"]["createPost"]["id"].as_str().unwrap().to_string());
+    }
+    app.gql_as(&reader.token, LIKE, json!({"p": posts[0]}))
+        .await;
+    for k in 0..4 {
+        comment(&app, &reader.token, &posts[0], &format!("comment {k}")).await;
+    }
+    comment(&app, &with_avatar.token, &posts[1], "from a pictured coach").await;
+
+    for token in [Some(reader.token.as_str()), None] {
+        for vars in [
+            json!({"first": 2, "c": 2, "id": posts[0]}),
+            json!({"first": 10, "c": 3, "id": posts[1]}),
+        ] {
+            let (walked, resolved) = walks(&app).await;
+            let fast = app
+                .gql_with(token, &PARITY.replace("EXTRA", ""), vars.clone())
+                .await;
+            assert!(fast.get("errors").is_none(), "{fast}");
+            assert_eq!(
+                walks(&app).await,
+                (walked + 2, resolved),
+                "the feed and the post were walked"
+            );
+            let mut slow = app
+                .gql_with(token, &PARITY.replace("EXTRA", "role"), vars.clone())
+                .await;
+            assert!(slow.get("errors").is_none(), "{slow}");
+            assert_eq!(
+                walks(&app).await,
+                (walked + 2, resolved + 2),
+                "the feed and the post were resolved field by field"
+            );
+            assert_eq!(slow["data"]["post"]["author"]["role"], "COACH", "{slow}");
+            without_role(&mut slow);
+            assert_eq!(fast, slow, "{vars}");
+        }
+    }
+    // Something was compared: likes, images, an avatar, comments past the first page.
+    let fast = app
+        .gql_with(
+            Some(&reader.token),
+            &PARITY.replace("EXTRA", ""),
+            json!({"first": 3, "c": 2, "id": posts[0]}),
+        )
+        .await;
+    let first = &fast["data"]["post"];
+    assert_eq!(first["likedByMe"], true, "{fast}");
+    assert_eq!(first["media"].as_array().unwrap().len(), 2, "{fast}");
+    assert!(
+        first["author"]["profile"]["avatar"]["url"].is_string(),
+        "{fast}"
+    );
+    assert_eq!(first["comments"]["pageInfo"]["hasNextPage"], true, "{fast}");
+    assert_eq!(
+        fast["data"]["feed"]["nodes"][1]["author"]["profile"]["avatar"],
+        Value::Null
+    );
 }

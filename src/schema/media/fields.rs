@@ -1,11 +1,19 @@
 //! The fields of `Media`.
 
-use async_graphql::{Context, Object, Result, ID};
+use std::borrow::Cow;
+
+use async_graphql::{Context, InputType, Object, Result, SelectionField, Value, ID};
 use chrono::{DateTime, Utc};
 
 use super::{Media, MediaVisibility};
 use crate::{
-    schema::{context::ContextExt, ids, users::User},
+    db::media::StoredMedia,
+    schema::{
+        context::ContextExt,
+        ids,
+        plain::{self, Plain, Walk},
+        users::User,
+    },
     services::media,
 };
 
@@ -31,15 +39,11 @@ impl Media {
 
     /// Bytes stored (after identifying metadata was removed).
     async fn size(&self) -> i32 {
-        i32::try_from(self.0.size).unwrap_or(i32::MAX)
+        size(&self.0)
     }
 
     async fn visibility(&self) -> MediaVisibility {
-        if self.0.visibility == media::PUBLIC {
-            MediaVisibility::Public
-        } else {
-            MediaVisibility::Private
-        }
+        visibility(&self.0)
     }
 
     /// `/media/public/{id}` for a public file; for a private one `/media/{id}?exp=…&sig=…`,
@@ -50,5 +54,37 @@ impl Media {
 
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+}
+
+fn visibility(file: &StoredMedia) -> MediaVisibility {
+    if file.visibility == media::PUBLIC {
+        MediaVisibility::Public
+    } else {
+        MediaVisibility::Private
+    }
+}
+
+fn size(file: &StoredMedia) -> i32 {
+    i32::try_from(file.size).unwrap_or(i32::MAX)
+}
+
+/// A preloaded file answers every field but `owner` (a user to load) from memory.
+impl Plain for StoredMedia {
+    fn typename(&self) -> Cow<'static, str> {
+        Cow::Borrowed("Media")
+    }
+
+    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value> {
+        Some(match field.name() {
+            "id" => plain::scalar(ids::to_id(self.id)),
+            "filename" => Value::String(self.filename.clone()),
+            "contentType" => Value::String(self.content_type.clone()),
+            "size" => Value::from(size(self)),
+            "visibility" => InputType::to_value(&visibility(self)),
+            "url" => Value::String(media::url(walk.services, self)),
+            "createdAt" => plain::scalar(self.created_at),
+            _ => return None,
+        })
     }
 }

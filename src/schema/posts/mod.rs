@@ -5,9 +5,12 @@
 //! selects and answers it with a fixed number of statements whatever the page size: the
 //! posts with their counts, `likedByMe`, their images' ids and their first comments in
 //! one post_db statement (see `services::posts::read`), the authors of posts and comments
-//! in one load per database (`User::load_page`), and the images in one media store round
-//! trip. A single post (a mutation's answer, `post(id)`) goes the same way.
+//! in one load per database (`User::load_page`), and the images and the authors' avatars
+//! in one media store round trip. A single post (a mutation's answer, `post(id)`) goes the
+//! same way. The resolvers that read a page answer it through `schema::plain::Fast`: the
+//! preloaded cards are walked (`cards.rs`) rather than resolved field by field.
 
+mod cards;
 mod fields;
 mod loaders;
 
@@ -178,18 +181,38 @@ async fn complete(
             .collect();
     }
 
-    // The images of every post, in one store round trip.
-    let mut files: Option<HashMap<Uuid, StoredMedia>> = None;
-    if selections.iter().any(|s| s.field("media").exists()) {
-        let ids: Vec<Uuid> = rows.iter().flat_map(|r| r.media.iter().copied()).collect();
-        files = Some(if ids.is_empty() {
-            HashMap::new()
-        } else {
-            ctx.data::<DataLoader<MediaLoader>>()?
-                .load_many(ids)
-                .await?
-        });
+    // The images of every post and the authors' avatars, in one store round trip.
+    let wants_media = selections.iter().any(|s| s.field("media").exists());
+    let wants_avatars = author_sels
+        .iter()
+        .any(|s| s.field("profile").field("avatar").exists());
+    let avatar_of = |u: &User| u.profile.as_ref().and_then(|p| p.avatar_media_id);
+    let mut ids: Vec<Uuid> = Vec::new();
+    if wants_media {
+        ids.extend(rows.iter().flat_map(|r| r.media.iter().copied()));
     }
+    if wants_avatars {
+        ids.extend(users.values().filter_map(avatar_of));
+    }
+    let loaded: Option<HashMap<Uuid, StoredMedia>> = if ids.is_empty() {
+        Some(HashMap::new())
+    } else {
+        match ctx.data::<DataLoader<MediaLoader>>()?.load_many(ids).await {
+            Ok(found) => Some(found),
+            Err(err) if wants_media => return Err(err),
+            // Avatars alone: left to `UserProfile.avatar`, which answers a failing store
+            // with an error on that field only, as it did before they were preloaded.
+            Err(_) => None,
+        }
+    };
+    if let (true, Some(found)) = (wants_avatars, &loaded) {
+        for user in users.values_mut() {
+            if let Some(id) = avatar_of(user) {
+                user.avatar = Some(found.get(&id).cloned());
+            }
+        }
+    }
+    let files = if wants_media { loaded } else { None };
 
     Ok(rows
         .into_iter()

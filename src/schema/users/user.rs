@@ -7,9 +7,11 @@
 //! selection set) and gets one statement per part for the whole page, so a page of 100
 //! costs what a page of 10 does.
 
-use std::collections::HashMap;
+use std::{borrow::Cow, collections::HashMap};
 
-use async_graphql::{dataloader::DataLoader, Context, Lookahead, Object, Result, ID};
+use async_graphql::{
+    dataloader::DataLoader, Context, Lookahead, Object, Result, SelectionField, Value, ID,
+};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -20,6 +22,7 @@ use super::{
 use crate::{
     db::{
         auth::user as account,
+        media::StoredMedia,
         users::{coach_profile, profile},
     },
     error::Error,
@@ -30,6 +33,7 @@ use crate::{
         context::ContextExt,
         ids,
         media::{Media, MediaLoader},
+        plain::{self, Fast, Plain, Walk},
         posts::{self, Post},
     },
     services::{auth::Role, users::rules::DEFAULT_TIMEZONE},
@@ -44,6 +48,9 @@ pub(crate) struct User {
     /// `Some(None)`: known to have no coach profile.
     pub(crate) coach: Option<Option<coach_profile::Model>>,
     pub(crate) specialties: Option<Vec<Specialty>>,
+    /// The profile picture's file when preloaded (`Some(None)`: the file is gone); only
+    /// meaningful when the profile names one.
+    pub(crate) avatar: Option<Option<StoredMedia>>,
     /// Read by the account's owner even though the request is not (yet) authenticated as
     /// them: the `user` of an `AuthPayload`.
     pub(crate) owner_view: bool,
@@ -176,6 +183,7 @@ impl User {
                         .map(|row| Specialty { row })
                         .collect()
                 }),
+                avatar: None,
                 owner_view: false,
             })
             .collect())
@@ -247,7 +255,10 @@ impl User {
             .profile_row(ctx)
             .await?
             .ok_or_else(|| Error::NotFound("profile not found".into()))?;
-        Ok(UserProfile(p))
+        Ok(UserProfile {
+            row: p,
+            avatar: self.avatar.clone(),
+        })
     }
 
     /// Set for users who offer sessions.
@@ -273,26 +284,32 @@ impl User {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Conn<Post>> {
-        posts::author_connection(ctx, self.id, first, after.as_deref()).await
+    ) -> Result<Fast<Conn<Post>>> {
+        posts::author_connection(ctx, self.id, first, after.as_deref())
+            .await
+            .map(Fast)
     }
 }
 
-pub(crate) struct UserProfile(pub profile::Model);
+pub(crate) struct UserProfile {
+    pub(crate) row: profile::Model,
+    /// The avatar's file when its user was preloaded with it (see `User::avatar`).
+    pub(crate) avatar: Option<Option<StoredMedia>>,
+}
 
 #[Object]
 impl UserProfile {
     async fn display_name(&self) -> &str {
-        &self.0.display_name
+        &self.row.display_name
     }
 
     async fn bio(&self) -> Option<&str> {
-        self.0.bio.as_deref()
+        self.row.bio.as_deref()
     }
 
     /// The profile picture: always a public image of the user's own.
     async fn avatar(&self, ctx: &Context<'_>) -> Result<Option<Media>> {
-        let Some(id) = self.0.avatar_media_id else {
+        let Some(id) = self.row.avatar_media_id else {
             return Ok(None);
         };
         let found = ctx.data::<DataLoader<MediaLoader>>()?.load_one(id).await?;
@@ -301,7 +318,7 @@ impl UserProfile {
 
     /// IANA timezone name, e.g. `Europe/Paris`.
     async fn timezone(&self) -> &str {
-        &self.0.timezone
+        &self.row.timezone
     }
 }
 
@@ -396,5 +413,46 @@ impl CoachProfile {
             .into_iter()
             .map(|row| TimeOff { row, show_reason })
             .collect())
+    }
+}
+
+/// A preloaded user answers `id` and its preloaded profile; anything else (role, email,
+/// coach profile, posts…) is left to the resolvers above.
+impl Plain for User {
+    fn typename(&self) -> Cow<'static, str> {
+        Cow::Borrowed("User")
+    }
+
+    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value> {
+        match field.name() {
+            "id" => Some(plain::scalar(ids::to_id(self.id))),
+            "profile" => {
+                let profile = UserProfile {
+                    row: self.profile.clone()?,
+                    avatar: self.avatar.clone(),
+                };
+                plain::object(walk, &profile, field)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Plain for UserProfile {
+    fn typename(&self) -> Cow<'static, str> {
+        Cow::Borrowed("UserProfile")
+    }
+
+    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value> {
+        Some(match field.name() {
+            "displayName" => Value::String(self.row.display_name.clone()),
+            "bio" => self.row.bio.clone().map_or(Value::Null, Value::String),
+            "timezone" => Value::String(self.row.timezone.clone()),
+            "avatar" => match self.row.avatar_media_id {
+                None => Value::Null,
+                Some(_) => plain::nullable(walk, self.avatar.as_ref()?.as_ref(), field)?,
+            },
+            _ => return None,
+        })
     }
 }

@@ -1,0 +1,246 @@
+//! Answers a subtree whose data is already in memory without a future per field.
+//!
+//! async-graphql resolves every field of an `#[Object]` as its own boxed future, joined per
+//! object, with its name looked up and its value moved through several layers. A feed
+//! page is a thousand such fields whose values are all loaded before the first one runs
+//! (`schema::posts::load` preloads the page), and that machinery was most of the server's
+//! CPU per feed (BENCHMARKS.md). [`Plain`] walks the selection set instead and builds the
+//! same `Value` the library would build, field by field, synchronously.
+//!
+//! The walk answers only what it can answer exactly as the `#[Object]` resolvers do, from
+//! what was preloaded: any field it does not know or any part not preloaded makes the
+//! whole value fall back to the library's resolution ([`Fast`]). A response key selected
+//! twice merges as the library merges it. So the walk never changes an answer; it only
+//! skips work. Errors never come out of it: a field that could fail is a field it leaves
+//! to the library.
+
+use std::{
+    borrow::Cow,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use async_graphql::{
+    connection::{Connection, CursorType, EmptyFields},
+    indexmap::IndexMap,
+    parser::types::Field,
+    registry::Registry,
+    ContextSelectionSet, Name, OutputType, Positioned, ScalarType, SelectionField, ServerResult,
+    Value,
+};
+
+use super::connection::ConnectionTotal;
+use crate::services::SharedServices;
+
+/// What a walk may read besides the values themselves.
+pub(crate) struct Walk<'a> {
+    pub(crate) services: &'a SharedServices,
+}
+
+/// A value whose selected fields can be answered from memory.
+pub(crate) trait Plain {
+    /// The GraphQL type's name, for `__typename`.
+    fn typename(&self) -> Cow<'static, str>;
+
+    /// The value of one selected field (not `__typename`), or `None` when it cannot be
+    /// answered here exactly as the type's resolver would answer it.
+    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value>;
+}
+
+/// The object `value` answers for the selection set of `field`.
+pub(crate) fn object<T: Plain>(
+    walk: &Walk<'_>,
+    value: &T,
+    field: SelectionField<'_>,
+) -> Option<Value> {
+    let mut map = IndexMap::new();
+    for child in field.selection_set() {
+        let key = Name::new(child.alias().unwrap_or(child.name()));
+        let v = match child.name() {
+            "__typename" => Value::String(value.typename().into_owned()),
+            _ => value.field(walk, child)?,
+        };
+        insert(&mut map, key, v);
+    }
+    Some(Value::Object(map))
+}
+
+/// Adds one field's value under its response key. A key selected twice (`id` and a
+/// fragment's `id`; `author { id }` and `author { profile … }`) merges as the library
+/// merges it: objects key by key, lists of objects item by item, the first scalar kept.
+fn insert(target: &mut IndexMap<Name, Value>, name: Name, value: Value) {
+    let Some(prev) = target.get_mut(&name) else {
+        target.insert(name, value);
+        return;
+    };
+    match (prev, value) {
+        (Value::Object(into), Value::Object(from)) => {
+            for (k, v) in from {
+                insert(into, k, v);
+            }
+        }
+        (Value::List(into), Value::List(from)) => {
+            for (slot, v) in into.iter_mut().zip(from) {
+                if let (Value::Object(into), Value::Object(from)) = (slot, v) {
+                    for (k, v) in from {
+                        insert(into, k, v);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A list of objects.
+pub(crate) fn list<'v, T: Plain + 'v>(
+    walk: &Walk<'_>,
+    items: impl IntoIterator<Item = &'v T>,
+    field: SelectionField<'_>,
+) -> Option<Value> {
+    items
+        .into_iter()
+        .map(|item| object(walk, item, field))
+        .collect::<Option<Vec<_>>>()
+        .map(Value::List)
+}
+
+/// A scalar as its `ScalarType` writes it (ids, dates).
+pub(crate) fn scalar<S: ScalarType>(value: S) -> Value {
+    value.to_value()
+}
+
+/// An optional object: `null` when absent.
+pub(crate) fn nullable<T: Plain>(
+    walk: &Walk<'_>,
+    value: Option<&T>,
+    field: SelectionField<'_>,
+) -> Option<Value> {
+    match value {
+        Some(v) => object(walk, v, field),
+        None => Some(Value::Null),
+    }
+}
+
+/// The `first` and `after` arguments of a connection field, when they are plain: an
+/// integer (or nothing) and a string (or nothing).
+pub(crate) fn page_arguments(field: SelectionField<'_>) -> Option<(Option<i64>, Option<String>)> {
+    let (mut first, mut after) = (None, None);
+    for (name, value) in field.arguments().ok()? {
+        match (name.as_str(), value) {
+            (_, Value::Null) => {}
+            ("first", Value::Number(n)) => first = Some(n.as_i64()?),
+            ("after", Value::String(s)) => after = Some(s),
+            _ => return None,
+        }
+    }
+    Some((first, after))
+}
+
+impl<N: Plain + OutputType> Plain for Connection<String, N, ConnectionTotal, EmptyFields> {
+    fn typename(&self) -> Cow<'static, str> {
+        <Self as OutputType>::type_name()
+    }
+
+    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value> {
+        match field.name() {
+            "edges" => {
+                let mut items = Vec::with_capacity(self.edges.len());
+                for edge in &self.edges {
+                    let mut map = IndexMap::new();
+                    for child in field.selection_set() {
+                        let key = Name::new(child.alias().unwrap_or(child.name()));
+                        let v = match child.name() {
+                            "cursor" => Value::String(edge.cursor.encode_cursor()),
+                            "node" => object(walk, &edge.node, child)?,
+                            "__typename" => {
+                                Value::String(format!("{}Edge", <N as OutputType>::type_name()))
+                            }
+                            _ => return None,
+                        };
+                        insert(&mut map, key, v);
+                    }
+                    items.push(Value::Object(map));
+                }
+                Some(Value::List(items))
+            }
+            "nodes" => list(walk, self.edges.iter().map(|e| &e.node), field),
+            "totalCount" => Some(Value::from(self.additional_fields.total_count)),
+            "pageInfo" => {
+                let mut map = IndexMap::new();
+                let cursor =
+                    |e: Option<&async_graphql::connection::Edge<String, N, EmptyFields>>| {
+                        e.map_or(Value::Null, |e| Value::String(e.cursor.encode_cursor()))
+                    };
+                for child in field.selection_set() {
+                    let key = Name::new(child.alias().unwrap_or(child.name()));
+                    let v = match child.name() {
+                        "hasPreviousPage" => Value::Boolean(self.has_previous_page),
+                        "hasNextPage" => Value::Boolean(self.has_next_page),
+                        "startCursor" => cursor(self.edges.first()),
+                        "endCursor" => cursor(self.edges.last()),
+                        "__typename" => Value::String("PageInfo".to_string()),
+                        _ => return None,
+                    };
+                    insert(&mut map, key, v);
+                }
+                Some(Value::Object(map))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// How many values [`Fast`] answered by a walk and how many it left to the library: how
+/// often the fast path applies, on `/metrics`.
+#[derive(Default)]
+pub(crate) struct WalkStats {
+    pub(crate) walked: AtomicU64,
+    pub(crate) resolved: AtomicU64,
+}
+
+/// `T` as the schema knows it, answered by a walk when the selection allows one and by
+/// the library otherwise. The schema sees `T` itself: same name, same type information.
+pub(crate) struct Fast<T>(pub(crate) T);
+
+impl<T> OutputType for Fast<T>
+where
+    T: OutputType + Plain,
+{
+    fn type_name() -> Cow<'static, str> {
+        <T as OutputType>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        T::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        T::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let walked = ctx.data_opt::<SharedServices>().and_then(|services| {
+            let field_ctx = ctx.with_field(field);
+            object(&Walk { services }, &self.0, field_ctx.field())
+        });
+        let stats = ctx.data_opt::<std::sync::Arc<WalkStats>>();
+        match walked {
+            Some(value) => {
+                if let Some(stats) = stats {
+                    stats.walked.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(value)
+            }
+            None => {
+                if let Some(stats) = stats {
+                    stats.resolved.fetch_add(1, Ordering::Relaxed);
+                }
+                self.0.resolve(ctx, field).await
+            }
+        }
+    }
+}

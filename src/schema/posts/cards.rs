@@ -1,0 +1,77 @@
+//! Post cards answered from memory (see `schema::plain`): a page of posts is preloaded
+//! with its authors, images and first comments, so every field a card shows is known
+//! before the first one is resolved. What was not preloaded (a later page of comments,
+//! a comment's post, an author's role…) makes the walk give way to the resolvers in
+//! `fields.rs`, which answer it as before.
+
+use std::borrow::Cow;
+
+use async_graphql::{SelectionField, Value};
+
+use super::{Comment, Post};
+use crate::{
+    schema::{
+        connection::connection,
+        ids,
+        plain::{self, Plain, Walk},
+    },
+    services::page::Page,
+};
+
+impl Plain for Post {
+    fn typename(&self) -> Cow<'static, str> {
+        Cow::Borrowed("Post")
+    }
+
+    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value> {
+        Some(match field.name() {
+            "id" => plain::scalar(ids::to_id(self.row.id)),
+            "body" => Value::String(self.row.body.clone()),
+            "likeCount" => Value::from(self.row.like_count),
+            "likedByMe" => Value::Boolean(self.liked),
+            "commentCount" => Value::from(self.row.comment_count),
+            "createdAt" => plain::scalar(self.row.created_at),
+            "updatedAt" => plain::scalar(self.row.updated_at),
+            "author" => plain::object(walk, self.author.as_ref()?, field)?,
+            "media" => plain::list(walk, self.media.as_ref()?, field)?,
+            "comments" => {
+                // The first page only, within what was read with the post, as
+                // `Post.comments` answers it from the same rows.
+                let (first, after) = plain::page_arguments(field)?;
+                if after.is_some() {
+                    return None;
+                }
+                let first = first.map(i32::try_from).transpose().ok()?;
+                let page = Page::new(first, None).ok()?;
+                let (read_rows, known) = self.comments.as_ref()?;
+                if page.limit() > *read_rows {
+                    return None;
+                }
+                let rows = known
+                    .iter()
+                    .take(page.limit() as usize)
+                    .map(|c| (c.cursor(), c.clone()))
+                    .collect();
+                let conn = connection(&page, rows, i64::from(self.row.comment_count));
+                plain::object(walk, &conn, field)?
+            }
+            _ => return None,
+        })
+    }
+}
+
+impl Plain for Comment {
+    fn typename(&self) -> Cow<'static, str> {
+        Cow::Borrowed("Comment")
+    }
+
+    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value> {
+        Some(match field.name() {
+            "id" => plain::scalar(ids::to_id(self.row.id)),
+            "body" => Value::String(self.row.body.clone()),
+            "createdAt" => plain::scalar(self.row.created_at),
+            "author" => plain::object(walk, self.author.as_ref()?, field)?,
+            _ => return None,
+        })
+    }
+}
