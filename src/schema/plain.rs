@@ -46,13 +46,16 @@ pub(crate) trait Plain {
     fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value>;
 }
 
+/// Room for the fields of one object, so that its map is not regrown field by field.
+const FIELDS: usize = 8;
+
 /// The object `value` answers for the selection set of `field`.
-pub(crate) fn object<T: Plain>(
+pub(crate) fn object<T: Plain + ?Sized>(
     walk: &Walk<'_>,
     value: &T,
     field: SelectionField<'_>,
 ) -> Option<Value> {
-    let mut map = IndexMap::new();
+    let mut map = IndexMap::with_capacity(FIELDS);
     for child in field.selection_set() {
         let key = Name::new(child.alias().unwrap_or(child.name()));
         let v = match child.name() {
@@ -136,6 +139,16 @@ pub(crate) fn page_arguments(field: SelectionField<'_>) -> Option<(Option<i64>, 
     Some((first, after))
 }
 
+impl<T: Plain + ?Sized> Plain for &T {
+    fn typename(&self) -> Cow<'static, str> {
+        (**self).typename()
+    }
+
+    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value> {
+        (**self).field(walk, field)
+    }
+}
+
 impl<N: Plain + OutputType> Plain for Connection<String, N, ConnectionTotal, EmptyFields> {
     fn typename(&self) -> Cow<'static, str> {
         <Self as OutputType>::type_name()
@@ -146,7 +159,7 @@ impl<N: Plain + OutputType> Plain for Connection<String, N, ConnectionTotal, Emp
             "edges" => {
                 let mut items = Vec::with_capacity(self.edges.len());
                 for edge in &self.edges {
-                    let mut map = IndexMap::new();
+                    let mut map = IndexMap::with_capacity(2);
                     for child in field.selection_set() {
                         let key = Name::new(child.alias().unwrap_or(child.name()));
                         let v = match child.name() {
@@ -166,7 +179,7 @@ impl<N: Plain + OutputType> Plain for Connection<String, N, ConnectionTotal, Emp
             "nodes" => list(walk, self.edges.iter().map(|e| &e.node), field),
             "totalCount" => Some(Value::from(self.additional_fields.total_count)),
             "pageInfo" => {
-                let mut map = IndexMap::new();
+                let mut map = IndexMap::with_capacity(4);
                 let cursor =
                     |e: Option<&async_graphql::connection::Edge<String, N, EmptyFields>>| {
                         e.map_or(Value::Null, |e| Value::String(e.cursor.encode_cursor()))

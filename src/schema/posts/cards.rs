@@ -50,7 +50,7 @@ impl Plain for Post {
                 let rows = known
                     .iter()
                     .take(page.limit() as usize)
-                    .map(|c| (c.cursor(), c.clone()))
+                    .map(|c| (c.cursor(), c))
                     .collect();
                 let conn = connection(&page, rows, i64::from(self.row.comment_count));
                 plain::object(walk, &conn, field)?

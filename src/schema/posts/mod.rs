@@ -163,6 +163,8 @@ async fn complete(
         selections.iter().map(|s| s.field("author")).collect();
     author_sels.extend(comment_sels.iter().map(|s| s.field("author")));
     let wants_authors = author_sels.iter().any(|s| s.exists());
+    // A copy of each post for its comments' `post` field, only when that is selected.
+    let wants_parents = comment_sels.iter().any(|s| s.field("post").exists());
     let mut users: HashMap<Uuid, User> = HashMap::new();
     if wants_authors {
         let mut ids: Vec<Uuid> = Vec::new();
@@ -242,7 +244,11 @@ async fn complete(
                 media_ids: r.media,
                 row: r.post,
             };
-            with_parent(post)
+            if wants_parents {
+                with_parent(post)
+            } else {
+                post
+            }
         })
         .collect())
 }

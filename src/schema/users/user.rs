@@ -312,6 +312,9 @@ impl UserProfile {
         let Some(id) = self.row.avatar_media_id else {
             return Ok(None);
         };
+        if let Some(known) = &self.avatar {
+            return Ok(known.clone().map(Media));
+        }
         let found = ctx.data::<DataLoader<MediaLoader>>()?.load_one(id).await?;
         Ok(found.map(Media))
     }
@@ -426,19 +429,26 @@ impl Plain for User {
     fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value> {
         match field.name() {
             "id" => Some(plain::scalar(ids::to_id(self.id))),
-            "profile" => {
-                let profile = UserProfile {
-                    row: self.profile.clone()?,
-                    avatar: self.avatar.clone(),
-                };
-                plain::object(walk, &profile, field)
-            }
+            "profile" => plain::object(
+                walk,
+                &ProfileView {
+                    row: self.profile.as_ref()?,
+                    avatar: self.avatar.as_ref(),
+                },
+                field,
+            ),
             _ => None,
         }
     }
 }
 
-impl Plain for UserProfile {
+/// A preloaded user's profile, borrowed for a walk.
+struct ProfileView<'a> {
+    row: &'a profile::Model,
+    avatar: Option<&'a Option<StoredMedia>>,
+}
+
+impl Plain for ProfileView<'_> {
     fn typename(&self) -> Cow<'static, str> {
         Cow::Borrowed("UserProfile")
     }
@@ -450,7 +460,7 @@ impl Plain for UserProfile {
             "timezone" => Value::String(self.row.timezone.clone()),
             "avatar" => match self.row.avatar_media_id {
                 None => Value::Null,
-                Some(_) => plain::nullable(walk, self.avatar.as_ref()?.as_ref(), field)?,
+                Some(_) => plain::nullable(walk, self.avatar?.as_ref(), field)?,
             },
             _ => return None,
         })
