@@ -32,7 +32,7 @@ impl Plain for Post {
             "commentCount" => Value::from(self.row.comment_count),
             "createdAt" => plain::scalar(self.row.created_at),
             "updatedAt" => plain::scalar(self.row.updated_at),
-            "author" => plain::object(walk, self.author.as_ref()?, field)?,
+            "author" => plain::object(walk, self.author.as_deref()?, field)?,
             "media" => plain::list(walk, self.media.as_ref()?, field)?,
             "comments" => {
                 // The first page only, within what was read with the post, as
@@ -70,7 +70,7 @@ impl Plain for Comment {
             "id" => plain::scalar(ids::to_id(self.row.id)),
             "body" => Value::String(self.row.body.clone()),
             "createdAt" => plain::scalar(self.row.created_at),
-            "author" => plain::object(walk, self.author.as_ref()?, field)?,
+            "author" => plain::object(walk, self.author.as_deref()?, field)?,
             _ => return None,
         })
     }

@@ -27,7 +27,8 @@ impl Post {
 
     async fn author(&self) -> User {
         self.author
-            .clone()
+            .as_deref()
+            .cloned()
             .unwrap_or_else(|| User::new(self.row.author_id))
     }
 
@@ -146,7 +147,8 @@ impl Comment {
 
     async fn author(&self) -> User {
         self.author
-            .clone()
+            .as_deref()
+            .cloned()
             .unwrap_or_else(|| User::new(self.row.author_id))
     }
 

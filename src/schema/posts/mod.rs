@@ -49,7 +49,7 @@ pub(crate) struct Post {
     /// Its images, when preloaded (files deleted meanwhile left out).
     pub(crate) media: Option<Vec<StoredMedia>>,
     /// Its author, when preloaded.
-    pub(crate) author: Option<User>,
+    pub(crate) author: Option<Arc<User>>,
     /// Its first comments when preloaded: how many rows were read (one more than the
     /// largest page asked for) and the rows.
     pub(crate) comments: Option<(u64, Vec<Comment>)>,
@@ -59,7 +59,7 @@ pub(crate) struct Post {
 #[derive(Clone)]
 pub(crate) struct Comment {
     pub(crate) row: comment::Model,
-    pub(crate) author: Option<User>,
+    pub(crate) author: Option<Arc<User>>,
     pub(crate) post: Option<Arc<Post>>,
 }
 
@@ -215,6 +215,11 @@ async fn complete(
         }
     }
     let files = if wants_media { loaded } else { None };
+    // Shared: one author may sign many posts and comments of the page.
+    let users: HashMap<Uuid, Arc<User>> = users
+        .into_iter()
+        .map(|(id, user)| (id, Arc::new(user)))
+        .collect();
 
     Ok(rows
         .into_iter()
