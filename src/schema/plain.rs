@@ -22,10 +22,9 @@ use std::{
 use async_graphql::{
     connection::{Connection, CursorType, EmptyFields},
     indexmap::IndexMap,
-    parser::types::Field,
+    parser::types::{Field, Selection, SelectionSet},
     registry::Registry,
-    ContextSelectionSet, Name, OutputType, Positioned, ScalarType, SelectionField, ServerResult,
-    Value,
+    ContextSelectionSet, Name, OutputType, Positioned, ScalarType, ServerResult, Value,
 };
 
 use super::connection::ConnectionTotal;
@@ -36,6 +35,68 @@ pub(crate) struct Walk<'a> {
     pub(crate) services: &'a SharedServices,
 }
 
+/// One selected field, read straight from the document: its response key is the
+/// document's own `Name` (shared, not copied), and fragments are followed as the library
+/// follows them (a valid document's type conditions on these object types always hold).
+#[derive(Clone, Copy)]
+pub(crate) struct Sel<'a> {
+    ctx: &'a ContextSelectionSet<'a>,
+    field: &'a Positioned<Field>,
+}
+
+impl<'a> Sel<'a> {
+    /// The field's name in the schema (not its alias).
+    pub(crate) fn name(&self) -> &'a str {
+        self.field.node.name.node.as_str()
+    }
+
+    fn key(&self) -> Name {
+        self.field.node.response_key().node.clone()
+    }
+
+    /// Calls `each` with every field selected below this one, in document order, until
+    /// one answers `None`.
+    fn children(&self, each: &mut impl FnMut(Sel<'a>) -> Option<()>) -> Option<()> {
+        self.within(&self.field.node.selection_set.node, each)
+    }
+
+    fn within(
+        &self,
+        set: &'a SelectionSet,
+        each: &mut impl FnMut(Sel<'a>) -> Option<()>,
+    ) -> Option<()> {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => each(Sel {
+                    ctx: self.ctx,
+                    field,
+                })?,
+                Selection::FragmentSpread(spread) => {
+                    let fragment = self
+                        .ctx
+                        .query_env
+                        .fragments
+                        .get(&spread.node.fragment_name.node)?;
+                    self.within(&fragment.node.selection_set.node, each)?;
+                }
+                Selection::InlineFragment(inline) => {
+                    self.within(&inline.node.selection_set.node, each)?;
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// The `first` and `after` arguments of a connection field, read as the resolvers
+    /// read them (variables, defaults); `None` when they would not read.
+    pub(crate) fn page_arguments(&self) -> Option<(Option<i32>, Option<String>)> {
+        let ctx = self.ctx.with_field(self.field);
+        let (_, first) = ctx.param_value::<Option<i32>>("first", None).ok()?;
+        let (_, after) = ctx.param_value::<Option<String>>("after", None).ok()?;
+        Some((first, after))
+    }
+}
+
 /// A value whose selected fields can be answered from memory.
 pub(crate) trait Plain {
     /// The GraphQL type's name, for `__typename`.
@@ -43,7 +104,7 @@ pub(crate) trait Plain {
 
     /// The value of one selected field (not `__typename`), or `None` when it cannot be
     /// answered here exactly as the type's resolver would answer it.
-    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value>;
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value>;
 }
 
 /// Room for the fields of one object, so that its map is not regrown field by field.
@@ -53,17 +114,17 @@ const FIELDS: usize = 8;
 pub(crate) fn object<T: Plain + ?Sized>(
     walk: &Walk<'_>,
     value: &T,
-    field: SelectionField<'_>,
+    field: Sel<'_>,
 ) -> Option<Value> {
     let mut map = IndexMap::with_capacity(FIELDS);
-    for child in field.selection_set() {
-        let key = Name::new(child.alias().unwrap_or(child.name()));
+    field.children(&mut |child| {
         let v = match child.name() {
             "__typename" => Value::String(value.typename().into_owned()),
             _ => value.field(walk, child)?,
         };
-        insert(&mut map, key, v);
-    }
+        insert(&mut map, child.key(), v);
+        Some(())
+    })?;
     Some(Value::Object(map))
 }
 
@@ -98,7 +159,7 @@ fn insert(target: &mut IndexMap<Name, Value>, name: Name, value: Value) {
 pub(crate) fn list<'v, T: Plain + 'v>(
     walk: &Walk<'_>,
     items: impl IntoIterator<Item = &'v T>,
-    field: SelectionField<'_>,
+    field: Sel<'_>,
 ) -> Option<Value> {
     items
         .into_iter()
@@ -116,7 +177,7 @@ pub(crate) fn scalar<S: ScalarType>(value: S) -> Value {
 pub(crate) fn nullable<T: Plain>(
     walk: &Walk<'_>,
     value: Option<&T>,
-    field: SelectionField<'_>,
+    field: Sel<'_>,
 ) -> Option<Value> {
     match value {
         Some(v) => object(walk, v, field),
@@ -124,27 +185,12 @@ pub(crate) fn nullable<T: Plain>(
     }
 }
 
-/// The `first` and `after` arguments of a connection field, when they are plain: an
-/// integer (or nothing) and a string (or nothing).
-pub(crate) fn page_arguments(field: SelectionField<'_>) -> Option<(Option<i64>, Option<String>)> {
-    let (mut first, mut after) = (None, None);
-    for (name, value) in field.arguments().ok()? {
-        match (name.as_str(), value) {
-            (_, Value::Null) => {}
-            ("first", Value::Number(n)) => first = Some(n.as_i64()?),
-            ("after", Value::String(s)) => after = Some(s),
-            _ => return None,
-        }
-    }
-    Some((first, after))
-}
-
 impl<T: Plain + ?Sized> Plain for &T {
     fn typename(&self) -> Cow<'static, str> {
         (**self).typename()
     }
 
-    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value> {
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
         (**self).field(walk, field)
     }
 }
@@ -154,14 +200,13 @@ impl<N: Plain + OutputType> Plain for Connection<String, N, ConnectionTotal, Emp
         <Self as OutputType>::type_name()
     }
 
-    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value> {
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
         match field.name() {
             "edges" => {
                 let mut items = Vec::with_capacity(self.edges.len());
                 for edge in &self.edges {
                     let mut map = IndexMap::with_capacity(2);
-                    for child in field.selection_set() {
-                        let key = Name::new(child.alias().unwrap_or(child.name()));
+                    field.children(&mut |child| {
                         let v = match child.name() {
                             "cursor" => Value::String(edge.cursor.encode_cursor()),
                             "node" => object(walk, &edge.node, child)?,
@@ -170,8 +215,9 @@ impl<N: Plain + OutputType> Plain for Connection<String, N, ConnectionTotal, Emp
                             }
                             _ => return None,
                         };
-                        insert(&mut map, key, v);
-                    }
+                        insert(&mut map, child.key(), v);
+                        Some(())
+                    })?;
                     items.push(Value::Object(map));
                 }
                 Some(Value::List(items))
@@ -184,8 +230,7 @@ impl<N: Plain + OutputType> Plain for Connection<String, N, ConnectionTotal, Emp
                     |e: Option<&async_graphql::connection::Edge<String, N, EmptyFields>>| {
                         e.map_or(Value::Null, |e| Value::String(e.cursor.encode_cursor()))
                     };
-                for child in field.selection_set() {
-                    let key = Name::new(child.alias().unwrap_or(child.name()));
+                field.children(&mut |child| {
                     let v = match child.name() {
                         "hasPreviousPage" => Value::Boolean(self.has_previous_page),
                         "hasNextPage" => Value::Boolean(self.has_next_page),
@@ -194,8 +239,9 @@ impl<N: Plain + OutputType> Plain for Connection<String, N, ConnectionTotal, Emp
                         "__typename" => Value::String("PageInfo".to_string()),
                         _ => return None,
                     };
-                    insert(&mut map, key, v);
-                }
+                    insert(&mut map, child.key(), v);
+                    Some(())
+                })?;
                 Some(Value::Object(map))
             }
             _ => None,
@@ -236,10 +282,9 @@ where
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let walked = ctx.data_opt::<SharedServices>().and_then(|services| {
-            let field_ctx = ctx.with_field(field);
-            object(&Walk { services }, &self.0, field_ctx.field())
-        });
+        let walked = ctx
+            .data_opt::<SharedServices>()
+            .and_then(|services| object(&Walk { services }, &self.0, Sel { ctx, field }));
         let stats = ctx.data_opt::<std::sync::Arc<WalkStats>>();
         match walked {
             Some(value) => {

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use async_graphql::{Context, InputType, Object, Result, SelectionField, Value, ID};
+use async_graphql::{Context, InputType, Object, Result, Value, ID};
 use chrono::{DateTime, Utc};
 
 use super::{Media, MediaVisibility};
@@ -11,7 +11,7 @@ use crate::{
     schema::{
         context::ContextExt,
         ids,
-        plain::{self, Plain, Walk},
+        plain::{self, Plain, Sel, Walk},
         users::User,
     },
     services::media,
@@ -75,7 +75,7 @@ impl Plain for StoredMedia {
         Cow::Borrowed("Media")
     }
 
-    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value> {
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
         Some(match field.name() {
             "id" => plain::scalar(ids::to_id(self.id)),
             "filename" => Value::String(self.filename.clone()),

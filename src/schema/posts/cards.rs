@@ -6,14 +6,14 @@
 
 use std::borrow::Cow;
 
-use async_graphql::{SelectionField, Value};
+use async_graphql::Value;
 
 use super::{Comment, Post};
 use crate::{
     schema::{
         connection::connection,
         ids,
-        plain::{self, Plain, Walk},
+        plain::{self, Plain, Sel, Walk},
     },
     services::page::Page,
 };
@@ -23,7 +23,7 @@ impl Plain for Post {
         Cow::Borrowed("Post")
     }
 
-    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value> {
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
         Some(match field.name() {
             "id" => plain::scalar(ids::to_id(self.row.id)),
             "body" => Value::String(self.row.body.clone()),
@@ -37,11 +37,10 @@ impl Plain for Post {
             "comments" => {
                 // The first page only, within what was read with the post, as
                 // `Post.comments` answers it from the same rows.
-                let (first, after) = plain::page_arguments(field)?;
+                let (first, after) = field.page_arguments()?;
                 if after.is_some() {
                     return None;
                 }
-                let first = first.map(i32::try_from).transpose().ok()?;
                 let page = Page::new(first, None).ok()?;
                 let (read_rows, known) = self.comments.as_ref()?;
                 if page.limit() > *read_rows {
@@ -65,7 +64,7 @@ impl Plain for Comment {
         Cow::Borrowed("Comment")
     }
 
-    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value> {
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
         Some(match field.name() {
             "id" => plain::scalar(ids::to_id(self.row.id)),
             "body" => Value::String(self.row.body.clone()),

@@ -9,9 +9,7 @@
 
 use std::{borrow::Cow, collections::HashMap};
 
-use async_graphql::{
-    dataloader::DataLoader, Context, Lookahead, Object, Result, SelectionField, Value, ID,
-};
+use async_graphql::{dataloader::DataLoader, Context, Lookahead, Object, Result, Value, ID};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -33,7 +31,7 @@ use crate::{
         context::ContextExt,
         ids,
         media::{Media, MediaLoader},
-        plain::{self, Fast, Plain, Walk},
+        plain::{self, Fast, Plain, Sel, Walk},
         posts::{self, Post},
     },
     services::{auth::Role, users::rules::DEFAULT_TIMEZONE},
@@ -426,7 +424,7 @@ impl Plain for User {
         Cow::Borrowed("User")
     }
 
-    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value> {
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
         match field.name() {
             "id" => Some(plain::scalar(ids::to_id(self.id))),
             "profile" => plain::object(
@@ -453,7 +451,7 @@ impl Plain for ProfileView<'_> {
         Cow::Borrowed("UserProfile")
     }
 
-    fn field(&self, walk: &Walk<'_>, field: SelectionField<'_>) -> Option<Value> {
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
         Some(match field.name() {
             "displayName" => Value::String(self.row.display_name.clone()),
             "bio" => self.row.bio.clone().map_or(Value::Null, Value::String),
