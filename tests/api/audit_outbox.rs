@@ -2,7 +2,8 @@
 //! entries in auth_db, and housekeeping moves each of them to the trail exactly once when
 //! admin_db is back (PostgreSQL: an outage of one database is made there by refusing new
 //! connections to it and ending the open ones), and on both backends an entry that
-//! another replica already moved is not moved twice.
+//! another replica already moved is not moved twice, and an entry waiting in the outbox
+//! of any database (auth_db, user_db, post_db, appointment_db) reaches the trail once.
 
 use std::time::Duration;
 
@@ -15,6 +16,14 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::helpers::{eventually, Backend, TestApp};
+
+/// The databases that hold an outbox.
+const OUTBOXES: [Database; 4] = [
+    Database::Auth,
+    Database::Users,
+    Database::Posts,
+    Database::Appointments,
+];
 
 const PROFILE: &str = "mutation Profile($n: String, $b: String, $t: String) {
   updateProfile(displayName: $n, bio: $b, timezone: $t) { id }
@@ -228,4 +237,156 @@ mod already_moved {
     async fn postgres() {
         super::an_entry_already_moved_is_not_duplicated(Backend::Postgres).await;
     }
+}
+
+/// One audit row as a table holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Row {
+    id: uuid::Uuid,
+    action: String,
+    target_type: String,
+    target_id: Option<String>,
+    outcome: String,
+    actor_id: Option<uuid::Uuid>,
+}
+
+/// Every row of `table` (`audit_outbox`, `audit_trail`), oldest first.
+async fn rows(db: &DatabaseConnection, table: &str) -> Vec<Row> {
+    let stmt = Query::select()
+        .columns(
+            [
+                "id",
+                "action",
+                "target_type",
+                "target_id",
+                "outcome",
+                "actor_id",
+            ]
+            .map(Alias::new),
+        )
+        .from(Alias::new(table))
+        .order_by(Alias::new("at"), sea_orm::Order::Asc)
+        .order_by(Alias::new("id"), sea_orm::Order::Asc)
+        .to_owned();
+    db.query_all(db.get_database_backend().build(&stmt))
+        .await
+        .expect("read audit rows")
+        .iter()
+        .map(|r| Row {
+            id: r.try_get("", "id").expect("id"),
+            action: r.try_get("", "action").expect("action"),
+            target_type: r.try_get("", "target_type").expect("target_type"),
+            target_id: r.try_get("", "target_id").expect("target_id"),
+            outcome: r.try_get("", "outcome").expect("outcome"),
+            actor_id: r.try_get("", "actor_id").expect("actor_id"),
+        })
+        .collect()
+}
+
+/// The outbox rows of each database that holds one.
+async fn outboxes(app: &TestApp) -> Vec<(Database, Vec<Row>)> {
+    let mut out = Vec::new();
+    for db in OUTBOXES {
+        let conn = app.db(db).await;
+        out.push((db, rows(&conn, "audit_outbox").await));
+        let _ = conn.close().await;
+    }
+    out
+}
+
+/// How many entries wait in the outboxes, all databases together.
+async fn waiting(app: &TestApp) -> usize {
+    outboxes(app).await.iter().map(|(_, r)| r.len()).sum()
+}
+
+on_both_backends!(
+    spawn = super::spawn_draining;
+    entries_staged_by_a_request_that_died_reach_the_trail_once,
+);
+
+/// A server whose housekeeping moves waiting audit entries every second.
+async fn spawn_draining(backend: Backend) -> Option<TestApp> {
+    TestApp::spawn_with(backend, |c| {
+        c.audit_drain_interval = Duration::from_secs(1);
+    })
+    .await
+}
+
+/// Writes a staged entry into `table` of `db`, as a change's transaction does.
+async fn insert_staged(
+    db: &DatabaseConnection,
+    table: &str,
+    id: uuid::Uuid,
+    action: &str,
+    outcome: &str,
+) {
+    let stmt = Query::insert()
+        .into_table(Alias::new(table))
+        .columns(["id", "action", "target_type", "target_id", "outcome", "at"].map(Alias::new))
+        .values_panic([
+            id.into(),
+            action.into(),
+            "Post".into(),
+            id.to_string().into(),
+            outcome.into(),
+            Utc::now().into(),
+        ])
+        .to_owned();
+    db.execute(db.get_database_backend().build(&stmt))
+        .await
+        .expect("insert an audit row");
+}
+
+/// The window the outbox closes: a change committed with its staged entry, and the
+/// process died before its request moved the entry to admin_db. Whatever database the
+/// change was in, housekeeping moves the entry to the trail exactly once; and an entry
+/// whose request had already written its final outcome (then died before forgetting the
+/// staged row) keeps that outcome.
+async fn entries_staged_by_a_request_that_died_reach_the_trail_once(app: TestApp) {
+    let admin_db = app.db(Database::Admin).await;
+    let mut staged = Vec::new();
+    for db in OUTBOXES {
+        let conn = app.db(db).await;
+        let id = uuid::Uuid::now_v7();
+        insert_staged(&conn, "audit_outbox", id, "createPost", "success").await;
+        staged.push((conn, id));
+    }
+    // The request settled this one (its resolver failed after the commit), then died.
+    let settled = uuid::Uuid::now_v7();
+    insert_staged(
+        &admin_db,
+        "audit_trail",
+        settled,
+        "createPost",
+        "INTERNAL_SERVER_ERROR",
+    )
+    .await;
+    insert_staged(
+        &staged[2].0,
+        "audit_outbox",
+        settled,
+        "createPost",
+        "success",
+    )
+    .await;
+
+    let drained = eventually(Duration::from_secs(20), || async {
+        waiting(&app).await == 0
+    })
+    .await;
+    assert!(drained, "every outbox is drained");
+    for (_, id) in &staged {
+        assert_eq!(rows_with_id(&admin_db, "audit_trail", *id).await, 1, "{id}");
+    }
+    let trail = rows(&admin_db, "audit_trail").await;
+    let kept: Vec<&Row> = trail.iter().filter(|r| r.id == settled).collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        kept[0].outcome, "INTERNAL_SERVER_ERROR",
+        "the final outcome stays"
+    );
+    for (conn, _) in staged {
+        let _ = conn.close().await;
+    }
+    let _ = admin_db.close().await;
 }

@@ -1,10 +1,10 @@
 //! The audit trail: one row in admin_db per state-changing mutation (actor, action,
 //! target, outcome, client address). Writing it must never fail the mutation it records:
-//! an entry admin_db cannot take waits in auth_db's outbox (`services::auth::outbox`)
-//! and housekeeping moves it over later ([`drain`]); only when both stores refuse it is
-//! it lost, with an ERROR. The entry is made (and gets its id) after the change it
-//! records has committed, so a process that dies before either write loses that one
-//! entry: the remaining window, a few milliseconds wide.
+//! an entry admin_db cannot take waits in auth_db's outbox (`services::audit_outbox`)
+//! and housekeeping moves what waits in any outbox over later ([`drain`]); only when
+//! both stores refuse it is it lost, with an ERROR. The entry is made (and gets its id)
+//! after the change it records has committed, so a process that dies before either
+//! write loses that one entry: the remaining window, a few milliseconds wide.
 
 use sea_orm::{
     sea_query::OnConflict, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
@@ -13,9 +13,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
-    db::admin::audit_entry,
+    db::{admin::audit_entry, Stores},
     error::Result,
-    services::{auth::outbox, page::Page, text},
+    services::{audit_outbox, page::Page, text},
 };
 
 /// Longest `action` filter: the column's width.
@@ -60,7 +60,7 @@ pub(crate) async fn record(
     else {
         return;
     };
-    match outbox::stash(auth_db, &row).await {
+    match audit_outbox::stash(auth_db, &row).await {
         Ok(()) => tracing::warn!(
             action = row.action,
             error = %err,
@@ -75,17 +75,31 @@ pub(crate) async fn record(
     }
 }
 
-/// Moves the entries waiting in auth_db's outbox to admin_db, a batch at a time, and
-/// returns how many it moved. Safe on every replica at once: an entry keeps its id and
-/// goes in with `ON CONFLICT (id) DO NOTHING`, so two replicas moving the same batch
-/// leave one row each; an outbox row is deleted only after its insert succeeded.
-pub(crate) async fn drain(
-    admin_db: &DatabaseConnection,
-    auth_db: &DatabaseConnection,
-) -> Result<u64> {
+/// Moves the entries waiting in every outbox (auth_db, user_db, post_db,
+/// appointment_db) to admin_db, a batch at a time, and returns how many it moved; an
+/// outbox it cannot drain now is named in a WARN and tried again next time. Safe on
+/// every replica at once: an entry keeps its id and goes in with `ON CONFLICT (id) DO
+/// NOTHING`, so two replicas moving the same batch leave one row; an outbox row is
+/// deleted only after its insert succeeded.
+pub(crate) async fn drain(stores: &Stores) -> u64 {
+    let mut moved = 0;
+    for db in audit_outbox::OUTBOXES {
+        match drain_one(&stores.admin, stores.db(db)).await {
+            Ok(n) => moved += n,
+            Err(e) => tracing::warn!(
+                database = db.file_stem(),
+                error = %e,
+                "moving waiting audit entries failed"
+            ),
+        }
+    }
+    moved
+}
+
+async fn drain_one(admin_db: &DatabaseConnection, outbox_db: &DatabaseConnection) -> Result<u64> {
     let mut moved = 0;
     loop {
-        let rows = outbox::batch(auth_db, DRAIN_BATCH).await?;
+        let rows = audit_outbox::batch(outbox_db, DRAIN_BATCH).await?;
         if rows.is_empty() {
             return Ok(moved);
         }
@@ -99,7 +113,7 @@ pub(crate) async fn drain(
             )
             .exec_without_returning(admin_db)
             .await?;
-        outbox::remove(auth_db, ids).await?;
+        audit_outbox::remove(outbox_db, ids).await?;
         moved += count;
         if count < DRAIN_BATCH {
             return Ok(moved);
