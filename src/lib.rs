@@ -156,8 +156,9 @@ fn spawn_housekeeping(services: Arc<Services>) {
     });
 }
 
-/// Moves the audit entries waiting in the outboxes (made while admin_db was unreachable)
-/// into admin_db, every `AUDIT_OUTBOX_DRAIN_SECONDS`. Safe on every replica at once (see
+/// Moves the audit entries waiting in the outboxes (staged by changes whose request did
+/// not settle them, or made while admin_db was unreachable) into admin_db, every
+/// `AUDIT_OUTBOX_DRAIN_SECONDS`. Safe on every replica at once (see
 /// `services::admin::audit::drain`).
 fn spawn_audit_drain(services: Arc<Services>) {
     tokio::spawn(async move {

@@ -1,10 +1,15 @@
 //! The audit trail: one row in admin_db per state-changing mutation (actor, action,
-//! target, outcome, client address). Writing it must never fail the mutation it records:
-//! an entry admin_db cannot take waits in auth_db's outbox (`services::audit_outbox`)
-//! and housekeeping moves what waits in any outbox over later ([`drain`]); only when
-//! both stores refuse it is it lost, with an ERROR. The entry is made (and gets its id)
-//! after the change it records has committed, so a process that dies before either
-//! write loses that one entry: the remaining window, a few milliseconds wide.
+//! target, outcome, client address). Writing it must never fail the mutation it records,
+//! and an outage of admin_db must lose no entry.
+//!
+//! A mutation whose change is a SQL transaction wrote its entry into the outbox of its
+//! own database in that transaction (`services::audit_outbox`); [`settle`] then writes
+//! the final entry here and forgets the staged one. Any other entry (a refused
+//! mutation, a change with no transaction of its own) is made after the fact by
+//! [`record`] and, when admin_db refuses it, waits in auth_db's outbox: only when both
+//! stores refuse it is it lost, with an ERROR (and a process that dies before either
+//! write loses it too: the window that staging closes). Housekeeping moves what waits in
+//! any outbox ([`drain`]).
 
 use sea_orm::{
     sea_query::OnConflict, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
@@ -13,6 +18,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
+    config::Database,
     db::{admin::audit_entry, Stores},
     error::Result,
     services::{audit_outbox, page::Page, text},
@@ -34,40 +40,103 @@ pub(crate) struct Entry {
     pub(crate) details: Option<String>,
 }
 
+impl Entry {
+    /// The row, with its id and time made now.
+    fn made_now(self) -> audit_entry::Model {
+        audit_entry::Model {
+            id: Uuid::now_v7(),
+            actor_id: self.actor_id,
+            action: self.action,
+            target_type: self.target_type,
+            target_id: self.target_id,
+            outcome: self.outcome,
+            ip: self.ip,
+            at: crate::services::now(),
+            details: self.details,
+        }
+    }
+}
+
 /// How many waiting entries one drain moves per round.
 const DRAIN_BATCH: u64 = 200;
 
-/// Writes `entry` to admin_db, or into auth_db's outbox when admin_db cannot take it.
-pub(crate) async fn record(
-    admin_db: &DatabaseConnection,
-    auth_db: &DatabaseConnection,
-    entry: Entry,
-) {
-    let row = audit_entry::Model {
-        id: Uuid::now_v7(),
-        actor_id: entry.actor_id,
-        action: entry.action,
-        target_type: entry.target_type,
-        target_id: entry.target_id,
-        outcome: entry.outcome,
-        ip: entry.ip,
-        at: crate::services::now(),
-        details: entry.details,
+/// Records `entry`, made now, after the fact: to admin_db, or into auth_db's outbox when
+/// admin_db cannot take it. For what staged nothing in a transaction of its own.
+pub(crate) async fn record(stores: &Stores, entry: Entry) {
+    settle(stores, entry.made_now(), &[]).await;
+}
+
+/// Writes the final entry of a mutation to admin_db, where it replaces an entry of the
+/// same id that housekeeping may have moved there first (the staged one, `success`): the
+/// final entry says what the caller was answered, so it wins. Then forgets the rows
+/// staged under its id in the outboxes of `staged`; one that cannot be deleted now is
+/// moved again by housekeeping, which leaves the final entry as it is.
+///
+/// When admin_db refuses, the final entry is written over the staged row and waits
+/// there; when no staged row is left (nothing staged, or its transaction rolled back),
+/// it waits in auth_db's outbox instead.
+pub(crate) async fn settle(stores: &Stores, entry: audit_entry::Model, staged: &[Database]) {
+    let written = audit_entry::Entity::insert(entry.clone().into_active_model())
+        .on_conflict(
+            OnConflict::column(audit_entry::Column::Id)
+                .update_columns([
+                    audit_entry::Column::ActorId,
+                    audit_entry::Column::Action,
+                    audit_entry::Column::TargetType,
+                    audit_entry::Column::TargetId,
+                    audit_entry::Column::Outcome,
+                    audit_entry::Column::Ip,
+                    audit_entry::Column::At,
+                    audit_entry::Column::Details,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&stores.admin)
+        .await;
+    let err = match written {
+        Ok(_) => {
+            for db in staged {
+                if let Err(e) = audit_outbox::remove(stores.db(*db), vec![entry.id]).await {
+                    tracing::warn!(
+                        action = entry.action,
+                        database = db.file_stem(),
+                        error = %e,
+                        "could not forget a staged audit entry; housekeeping will"
+                    );
+                }
+            }
+            return;
+        }
+        Err(err) => err,
     };
-    let Err(err) = audit_entry::Entity::insert(row.clone().into_active_model())
-        .exec_without_returning(admin_db)
-        .await
-    else {
-        return;
-    };
-    match audit_outbox::stash(auth_db, &row).await {
+    for db in staged {
+        match audit_outbox::rewrite(stores.db(*db), &entry).await {
+            Ok(true) => {
+                tracing::warn!(
+                    action = entry.action,
+                    database = db.file_stem(),
+                    error = %err,
+                    "admin_db refused an audit entry; it waits in the outbox of its change's database"
+                );
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(
+                action = entry.action,
+                database = db.file_stem(),
+                error = %e,
+                "could not write the final audit entry over the staged one"
+            ),
+        }
+    }
+    match audit_outbox::stash(&stores.auth, &entry).await {
         Ok(()) => tracing::warn!(
-            action = row.action,
+            action = entry.action,
             error = %err,
             "admin_db refused an audit entry; it waits in auth_db's outbox"
         ),
         Err(outbox_err) => tracing::error!(
-            action = row.action,
+            action = entry.action,
             error = %err,
             outbox_error = %outbox_err,
             "could not write the audit trail"
@@ -79,8 +148,9 @@ pub(crate) async fn record(
 /// appointment_db) to admin_db, a batch at a time, and returns how many it moved; an
 /// outbox it cannot drain now is named in a WARN and tried again next time. Safe on
 /// every replica at once: an entry keeps its id and goes in with `ON CONFLICT (id) DO
-/// NOTHING`, so two replicas moving the same batch leave one row; an outbox row is
-/// deleted only after its insert succeeded.
+/// NOTHING` (so two replicas moving the same batch leave one row, and an entry its
+/// request already settled keeps its final outcome); an outbox row is deleted only after
+/// its insert succeeded.
 pub(crate) async fn drain(stores: &Stores) -> u64 {
     let mut moved = 0;
     for db in audit_outbox::OUTBOXES {

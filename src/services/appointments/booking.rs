@@ -11,9 +11,10 @@
 //! which takes the write lock before the overlap check (both people, both roles), so
 //! check and insert cannot interleave with another booking's.
 //!
-//! Every state change leaves exactly one audit entry: the mutation's own (written by the
-//! schema), or, for the changes no mutation names (expiries found by a booking or the
-//! sweep, cancellations caused by a suspension), one written here after the commit.
+//! Every state change leaves exactly one audit entry: the mutation's own (staged in its
+//! transaction, `services::audit_outbox::stage`), or, for the changes no mutation names
+//! (expiries found by a booking or the sweep, cancellations caused by a suspension), one
+//! written here after the commit.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
@@ -32,9 +33,15 @@ use super::{
     slots, CANCELLED, COMPLETED, CONFIRMED, NOT_CONFIRMED, PENDING,
 };
 use crate::{
+    config::Database,
     db::appointments::{appointment, availability_rule, booking_event, time_off},
     error::{Error, Result},
-    services::{admin::audit, auth::Viewer, now, text, SharedServices},
+    services::{
+        admin::audit,
+        audit_outbox::{self, Target},
+        auth::Viewer,
+        now, text, SharedServices,
+    },
 };
 
 /// Longest notes a client may leave with a booking.
@@ -125,6 +132,12 @@ pub(crate) async fn book(
     .insert(&txn)
     .await?;
     let booked = events::record(&txn, Kind::Booked, &row, at).await?;
+    audit_outbox::stage(
+        &txn,
+        Database::Appointments,
+        Target::new("Appointment", row.id),
+    )
+    .await?;
     txn.commit().await?;
     audit_expired(services, &expired).await;
     let mut published = expired;
@@ -185,13 +198,12 @@ async fn audit_expired(services: &SharedServices, expired: &[Event]) {
 /// Records a change of appointment `id` that no mutation of its own names.
 async fn audit_change(services: &SharedServices, id: Uuid, action: &str, details: &str) {
     audit::record(
-        &services.stores.admin,
-        &services.stores.auth,
+        &services.stores,
         audit::Entry {
             action: action.into(),
             target_type: "Appointment".into(),
             target_id: Some(id.to_string()),
-            outcome: "success".into(),
+            outcome: audit_outbox::SUCCESS.into(),
             details: Some(details.into()),
             ..Default::default()
         },
@@ -290,6 +302,7 @@ pub(crate) async fn transition(
     }
     let updated = change.update(&txn).await?;
     let event = events::record(&txn, kind, &updated, at).await?;
+    audit_outbox::stage(&txn, Database::Appointments, Target::new("Appointment", id)).await?;
     txn.commit().await?;
     services.events.committed(vec![event]);
     Ok(updated)
