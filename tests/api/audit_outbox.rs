@@ -395,12 +395,19 @@ on_both_backends!(
     each_change_stages_its_entry_in_its_own_database,
     entries_staged_by_a_request_that_died_reach_the_trail_once,
     a_change_that_rolls_back_takes_its_staged_entry_with_it,
+    changes_no_mutation_names_stage_their_entries_too,
 );
 
-/// A server whose housekeeping moves waiting audit entries every second.
+const ADMIN_EMAIL: &str = "root@jolmood.test";
+const ADMIN_PASSWORD: &str = "admin password 123";
+
+/// A server whose housekeeping moves waiting audit entries every second, with a first
+/// admin.
 async fn spawn_draining(backend: Backend) -> Option<TestApp> {
     TestApp::spawn_with(backend, |c| {
         c.audit_drain_interval = Duration::from_secs(1);
+        c.admin_email = Some(ADMIN_EMAIL.into());
+        c.admin_password = Some(ADMIN_PASSWORD.into());
     })
     .await
 }
@@ -422,6 +429,30 @@ const BOOK: &str = "mutation Book($coach: ID!, $at: DateTime!) {
 
 fn rfc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A coach in UTC with 60-minute sessions, available all day every day.
+async fn bookable_coach(app: &TestApp, email: &str) -> Account {
+    let coach = app.register(email, "COACH").await;
+    let body = app
+        .gql_as(&coach.token, UPSERT, json!({ "h": "Coach", "s": ["yoga"] }))
+        .await;
+    answered(&body, "upsertCoachProfile");
+    let rules: Vec<Value> = (1..=7)
+        .map(|d| json!({"weekday": d, "startTime": "00:00", "endTime": "24:00"}))
+        .collect();
+    let body = app
+        .gql_as(&coach.token, RULES, json!({ "rules": rules }))
+        .await;
+    assert!(body["data"]["setAvailability"].is_array(), "{body}");
+    coach
+}
+
+/// 10:00 UTC three days from now: a slot of every [`bookable_coach`].
+fn slot() -> DateTime<Utc> {
+    Utc::now().duration_trunc(TimeDelta::days(1)).unwrap()
+        + TimeDelta::days(3)
+        + TimeDelta::hours(10)
 }
 
 /// While admin_db refuses entries, each mutation's entry waits in the outbox of the
@@ -680,7 +711,7 @@ fn entries_of(trail: &[Row], action: &str, actor: &Account) -> Vec<(String, Opti
 /// the trail, or in auth_db's outbox while admin_db refuses (never a staged `success` in
 /// the change's database). A booking refused with CONFLICT stages nothing either.
 async fn a_change_that_rolls_back_takes_its_staged_entry_with_it(app: TestApp) {
-    let coach = app.register("rollback-coach@example.com", "COACH").await;
+    let coach = bookable_coach(&app, "rollback-coach@example.com").await;
     let client = app.register("rollback-client@example.com", "USER").await;
     let other = app.register("rollback-other@example.com", "USER").await;
     posts_fail_at_commit(&app).await;
@@ -726,20 +757,7 @@ async fn a_change_that_rolls_back_takes_its_staged_entry_with_it(app: TestApp) {
     let post = answered(&body, "createPost");
 
     // Two clients want the same slot: the second is refused with CONFLICT.
-    let body = app
-        .gql_as(&coach.token, UPSERT, json!({ "h": "Coach", "s": ["yoga"] }))
-        .await;
-    answered(&body, "upsertCoachProfile");
-    let rules: Vec<Value> = (1..=7)
-        .map(|d| json!({"weekday": d, "startTime": "00:00", "endTime": "24:00"}))
-        .collect();
-    let body = app
-        .gql_as(&coach.token, RULES, json!({ "rules": rules }))
-        .await;
-    assert!(body["data"]["setAvailability"].is_array(), "{body}");
-    let at = Utc::now().duration_trunc(TimeDelta::days(1)).unwrap()
-        + TimeDelta::days(3)
-        + TimeDelta::hours(10);
+    let at = slot();
     let vars = json!({ "coach": coach.id, "at": rfc(at) });
     let booking = answered(
         &app.gql_as(&client.token, BOOK, vars.clone()).await,
@@ -769,5 +787,73 @@ async fn a_change_that_rolls_back_takes_its_staged_entry_with_it(app: TestApp) {
         vec![("CONFLICT".to_string(), None)]
     );
     let _ = posts_db.close().await;
+    let _ = admin_db.close().await;
+}
+
+/// Changes that a service makes and no mutation names stage entries of their own in
+/// their transaction too: the cancellation of a suspended coach's booking waits in
+/// appointment_db's outbox while admin_db refuses entries (beside the suspension's own
+/// entry in auth_db's), and reaches the trail once.
+async fn changes_no_mutation_names_stage_their_entries_too(app: TestApp) {
+    let coach = bookable_coach(&app, "side-coach@example.com").await;
+    let client = app.register("side-client@example.com", "USER").await;
+    let body = app
+        .gql_as(
+            &client.token,
+            BOOK,
+            json!({ "coach": coach.id, "at": rfc(slot()) }),
+        )
+        .await;
+    let booking = answered(&body, "bookAppointment");
+    let body = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let admin = body["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("admin login: {body}"))
+        .to_string();
+    assert_eq!(waiting(&app).await, 0);
+
+    admin_takes_entries(&app, false).await;
+    let body = app
+        .gql_as(
+            &admin,
+            "mutation S($u: ID!) { suspendUser(userId: $u, suspended: true) { id } }",
+            json!({ "u": coach.id }),
+        )
+        .await;
+    answered(&body, "suspendUser");
+    let all = outboxes(&app).await;
+    assert_eq!(
+        summary(&all, Database::Appointments),
+        vec![(
+            "cancelAppointment".to_string(),
+            Some(booking.clone()),
+            "success".to_string()
+        )]
+    );
+    assert_eq!(
+        summary(&all, Database::Auth),
+        vec![(
+            "suspendUser".to_string(),
+            Some(coach.id.clone()),
+            "success".to_string()
+        )]
+    );
+    admin_takes_entries(&app, true).await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            waiting(&app).await == 0
+        })
+        .await,
+        "the outboxes are drained"
+    );
+    let admin_db = app.db(Database::Admin).await;
+    assert_eq!(
+        count(&admin_db, "audit_trail", "cancelAppointment", &booking).await,
+        1
+    );
+    assert_eq!(
+        count(&admin_db, "audit_trail", "suspendUser", &coach.id).await,
+        1
+    );
     let _ = admin_db.close().await;
 }

@@ -4,7 +4,9 @@
 //!
 //! A mutation whose change is a SQL transaction wrote its entry into the outbox of its
 //! own database in that transaction (`services::audit_outbox`); [`settle`] then writes
-//! the final entry here and forgets the staged one. Any other entry (a refused
+//! the final entry here and forgets the staged one. A change that a service makes and no
+//! mutation names (an expiry, a cancellation a suspension causes) stages an entry of its
+//! own the same way ([`Entry::stage`], [`settle_staged`]). Any other entry (a refused
 //! mutation, a change with no transaction of its own) is made after the fact by
 //! [`record`] and, when admin_db refuses it, waits in auth_db's outbox: only when both
 //! stores refuse it is it lost, with an ERROR (and a process that dies before either
@@ -12,8 +14,8 @@
 //! any outbox ([`drain`]).
 
 use sea_orm::{
-    sea_query::OnConflict, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::OnConflict, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -55,6 +57,23 @@ impl Entry {
             details: self.details,
         }
     }
+
+    /// Stages this entry (made now, with an id of its own) in the outbox of `db` through
+    /// `txn`, the transaction of the change it records: for a change that a service makes
+    /// and no mutation names (an expiry found by a booking, a cancellation a suspension
+    /// causes). After the commit, [`settle_staged`] writes it to admin_db; if the
+    /// process dies first, housekeeping does.
+    pub(crate) async fn stage(self, txn: &DatabaseTransaction, db: Database) -> Result<Staged> {
+        let row = self.made_now();
+        audit_outbox::stash(txn, &row).await?;
+        Ok(Staged { row, db })
+    }
+}
+
+/// An entry staged by [`Entry::stage`], to settle once its transaction committed.
+pub(crate) struct Staged {
+    row: audit_entry::Model,
+    db: Database,
 }
 
 /// How many waiting entries one drain moves per round.
@@ -64,6 +83,13 @@ const DRAIN_BATCH: u64 = 200;
 /// admin_db cannot take it. For what staged nothing in a transaction of its own.
 pub(crate) async fn record(stores: &Stores, entry: Entry) {
     settle(stores, entry.made_now(), &[]).await;
+}
+
+/// Settles entries staged by [`Entry::stage`] whose transaction committed.
+pub(crate) async fn settle_staged(stores: &Stores, staged: Vec<Staged>) {
+    for s in staged {
+        settle(stores, s.row, &[s.db]).await;
+    }
 }
 
 /// Writes the final entry of a mutation to admin_db, where it replaces an entry of the
