@@ -103,7 +103,8 @@ impl Extension for AuthGateAndAudit {
             Ok(_) => audit_outbox::SUCCESS,
             Err(e) => code_of(e).unwrap_or("INTERNAL_SERVER_ERROR"),
         };
-        if let (Some(services), Some(draft)) = (ctx.data_opt::<SharedServices>(), pending.draft()) {
+        if let Some(services) = ctx.data_opt::<SharedServices>() {
+            let draft = pending.draft();
             let entry = draft.entry(outcome, target_of(return_type));
             audit::settle(&services.stores, entry, &draft.staged).await;
         }

@@ -127,18 +127,24 @@ impl Pending {
     }
 
     /// What the entry says now.
-    pub(crate) fn draft(&self) -> Option<Draft> {
-        self.0.lock().ok().map(|d| d.clone())
+    pub(crate) fn draft(&self) -> Draft {
+        self.with(|d| d.clone())
+    }
+
+    /// Runs `f` on the entry. A panic elsewhere while it was held does not lose the
+    /// entry: what it says is still recorded.
+    fn with<T>(&self, f: impl FnOnce(&mut Draft) -> T) -> T {
+        let mut draft = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut draft)
     }
 }
 
 /// Changes the pending entry, if a mutation is being resolved in this task.
-fn edit(f: impl FnOnce(&mut Draft)) {
-    let _ = PENDING.try_with(|p| {
-        if let Ok(mut draft) = p.0.lock() {
-            f(&mut draft);
-        }
-    });
+fn edit<T>(f: impl FnOnce(&mut Draft) -> T) -> Option<T> {
+    PENDING.try_with(|p| p.with(f)).ok()
 }
 
 /// Names what the mutation acts on.
@@ -209,8 +215,7 @@ impl Target {
 /// Outside a mutation (housekeeping, the start, a helper task) there is no pending entry
 /// and this writes nothing: those changes are recorded after the fact, if at all.
 pub(crate) async fn stage(txn: &DatabaseTransaction, db: Database, target: Target) -> Result<()> {
-    let Ok(Some(draft)) = PENDING.try_with(|p| {
-        let mut d = p.0.lock().ok()?;
+    let Some(draft) = edit(|d| {
         d.target_type = Some(target.kind);
         d.target_id = Some(target.id.clone());
         if let Some(actor) = target.actor {
@@ -219,7 +224,7 @@ pub(crate) async fn stage(txn: &DatabaseTransaction, db: Database, target: Targe
         if !d.staged.contains(&db) {
             d.staged.push(db);
         }
-        Some(d.clone())
+        d.clone()
     }) else {
         return Ok(());
     };
@@ -234,12 +239,7 @@ pub(crate) async fn stage(txn: &DatabaseTransaction, db: Database, target: Targe
 /// that undoes the change it was staged with (a registration whose second write failed):
 /// what the mutation answers is then its only entry.
 pub(crate) async fn unstage(txn: &DatabaseTransaction, db: Database) -> Result<()> {
-    let Ok(Some(id)) = PENDING.try_with(|p| {
-        p.0.lock()
-            .ok()
-            .filter(|d| d.staged.contains(&db))
-            .map(|d| d.id)
-    }) else {
+    let Some(Some(id)) = edit(|d| d.staged.contains(&db).then_some(d.id)) else {
         return Ok(());
     };
     remove(txn, vec![id]).await
