@@ -202,8 +202,10 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(0..=60).map(Duration::from_secs))]
     pub session_cache_ttl: Duration,
 
-    /// How often each replica moves the audit entries waiting in auth_db's outbox (written
-    /// while admin_db was unreachable) to admin_db, in seconds (1 to 300).
+    /// How often each replica moves the audit entries waiting in the outboxes of auth_db,
+    /// user_db, post_db and appointment_db (staged by a change whose request could not
+    /// write them to admin_db: unreachable, or the process died) to admin_db, in seconds
+    /// (1 to 300).
     #[arg(long = "audit-outbox-drain-seconds", env = "AUDIT_OUTBOX_DRAIN_SECONDS", default_value = "10",
           value_parser = clap::value_parser!(u64).range(1..=300).map(Duration::from_secs))]
     pub audit_drain_interval: Duration,

@@ -30,7 +30,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Participants)]
+        vec![
+            Box::new(Initial),
+            Box::new(Participants),
+            Box::new(crate::AuditOutboxTable("m0003_appointments_audit_outbox")),
+        ]
     }
 }
 

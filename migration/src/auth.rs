@@ -11,7 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(AttemptKinds),
             Box::new(ErasureLog),
-            Box::new(AuditOutboxTable),
+            Box::new(crate::AuditOutboxTable("m0004_auth_audit_outbox")),
         ]
     }
 }
@@ -369,82 +369,5 @@ impl MigrationTrait for ErasureLog {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(Erasures::Table).if_exists().to_owned())
             .await
-    }
-}
-
-#[derive(DeriveIden)]
-enum AuditOutbox {
-    Table,
-    Id,
-    ActorId,
-    Action,
-    TargetType,
-    TargetId,
-    Outcome,
-    Ip,
-    At,
-    Details,
-}
-
-/// Audit entries that could not reach admin_db (the same columns as its `audit_trail`):
-/// they wait here until housekeeping moves them over.
-struct AuditOutboxTable;
-
-impl MigrationName for AuditOutboxTable {
-    fn name(&self) -> &str {
-        "m0004_auth_audit_outbox"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for AuditOutboxTable {
-    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table(AuditOutbox::Table)
-                .if_not_exists()
-                .col(
-                    ColumnDef::new(AuditOutbox::Id)
-                        .uuid()
-                        .not_null()
-                        .primary_key(),
-                )
-                .col(ColumnDef::new(AuditOutbox::ActorId).uuid().null())
-                .col(
-                    ColumnDef::new(AuditOutbox::Action)
-                        .string_len(64)
-                        .not_null(),
-                )
-                .col(
-                    ColumnDef::new(AuditOutbox::TargetType)
-                        .string_len(64)
-                        .not_null(),
-                )
-                .col(ColumnDef::new(AuditOutbox::TargetId).string().null())
-                .col(
-                    ColumnDef::new(AuditOutbox::Outcome)
-                        .string_len(64)
-                        .not_null(),
-                )
-                .col(ColumnDef::new(AuditOutbox::Ip).string().null())
-                .col(
-                    ColumnDef::new(AuditOutbox::At)
-                        .timestamp_with_time_zone()
-                        .not_null(),
-                )
-                .col(ColumnDef::new(AuditOutbox::Details).text().null())
-                .to_owned(),
-        )
-        .await
-    }
-
-    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(
-            Table::drop()
-                .table(AuditOutbox::Table)
-                .if_exists()
-                .to_owned(),
-        )
-        .await
     }
 }

@@ -13,7 +13,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![
+            Box::new(Initial),
+            Box::new(crate::AuditOutboxTable("m0002_posts_audit_outbox")),
+        ]
     }
 }
 

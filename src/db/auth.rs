@@ -1,5 +1,5 @@
-//! auth_db entities: credentials, sessions, refresh tokens, login failures, erasures,
-//! and the audit entries waiting for admin_db.
+//! auth_db entities: credentials, sessions, refresh tokens, login failures and erasures
+//! (its `audit_outbox` is `db::audit_outbox`, the table every domain database holds).
 
 pub mod user {
     use sea_orm::entity::prelude::*;
@@ -103,32 +103,6 @@ pub mod erasure {
         pub steps_done: i32,
         pub started_at: DateTimeUtc,
         pub finished_at: Option<DateTimeUtc>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-/// An audit entry admin_db could not take when it was made, waiting to be moved there
-/// (the columns of admin_db's `audit_trail`).
-pub mod audit_outbox {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "audit_outbox")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub actor_id: Option<Uuid>,
-        pub action: String,
-        pub target_type: String,
-        pub target_id: Option<String>,
-        pub outcome: String,
-        pub ip: Option<String>,
-        pub at: DateTimeUtc,
-        pub details: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,8 +3,24 @@
 //!
 //! - credentials that were sent but do not hold refuse every operation with
 //!   `UNAUTHENTICATED`, except those that exist to obtain new credentials;
-//! - every mutation leaves an audit entry (actor, action, target, outcome, client
-//!   address), whether it succeeded or not.
+//! - every mutation leaves exactly one audit entry (actor, action, target, outcome,
+//!   client address), whether it succeeded or not.
+//!
+//! The entry is opened before the resolver runs, with its id, and the resolver runs
+//! inside it: a service whose change is a SQL transaction stages the entry in that
+//! transaction (`services::audit_outbox`), so a change never commits without it. When the
+//! resolver has answered, the final entry (same id, the real outcome) goes to admin_db
+//! and replaces the staged one (`services::admin::audit::settle`). A mutation that
+//! staged nothing (refused, media in GridFS or files, a change with no transaction of its
+//! own) gets its entry then, after the fact, as before.
+//!
+//! Which outcome wins when the resolver fails after its change committed (a read of the
+//! answer, a follow-up sync): the final one, the error code the caller was answered, as
+//! for any other entry; the entry keeps the staged id and target, so the change it names
+//! can still be found. (A transaction that rolls back after staging takes its staged row
+//! with it, but the entry still names the target it staged: the id the change would have
+//! had.) Only when the process dies before settling does the staged `success` stay, and
+//! then the change did commit.
 
 use std::sync::Arc;
 
@@ -19,7 +35,12 @@ use super::{
 };
 use crate::{
     error::Error,
-    services::{admin::audit, auth::Auth, SharedServices},
+    services::{
+        admin::audit,
+        audit_outbox::{self, Pending},
+        auth::Auth,
+        SharedServices,
+    },
 };
 
 /// Root fields that ignore the `Authorization` header: they are how a client with a bad
@@ -63,7 +84,7 @@ impl Extension for AuthGateAndAudit {
             if !IGNORE_CREDENTIALS.contains(&info.name) {
                 let err = root_error(&info, Error::Unauthenticated(reason.clone()));
                 if info.parent_type == "Mutation" {
-                    write(ctx, info.name, info.return_type, request, "UNAUTHENTICATED").await;
+                    refused(ctx, info.name, info.return_type, request, "UNAUTHENTICATED").await;
                 }
                 return Err(err);
             }
@@ -71,25 +92,34 @@ impl Extension for AuthGateAndAudit {
         if info.parent_type != "Mutation" {
             return next.run(ctx, info).await;
         }
-        if let Some(mut slot) = request.and_then(|r| r.audit.lock().ok()) {
-            *slot = Default::default();
-        }
-        let name = info.name;
-        let return_type = info.return_type;
-        let result = next.run(ctx, info).await;
-        let outcome = match &result {
-            Ok(_) => "success".to_string(),
-            Err(e) => code_of(e).unwrap_or("INTERNAL_SERVER_ERROR").to_string(),
+        let actor = match request.map(|r| &r.auth) {
+            Some(Auth::User(v)) => Some(v.user_id),
+            _ => None,
         };
-        write(ctx, name, return_type, request, &outcome).await;
+        let pending = Pending::new(info.name, actor, request.and_then(|r| r.client.ip.clone()));
+        let return_type = info.return_type;
+        let result = pending.scope(next.run(ctx, info)).await;
+        let outcome = match &result {
+            Ok(_) => audit_outbox::SUCCESS,
+            Err(e) => code_of(e).unwrap_or("INTERNAL_SERVER_ERROR"),
+        };
+        if let Some(services) = ctx.data_opt::<SharedServices>() {
+            let draft = pending.draft();
+            let entry = draft.entry(outcome, target_of(return_type));
+            audit::settle(&services.stores, entry, &draft.staged).await;
+        }
         result
     }
 }
 
-/// Writes the audit row of one mutation: the actor is the request's user, else the one
-/// the resolver named (a login, a registration); the target is what the resolver named,
-/// else the mutation's return type.
-async fn write(
+/// The target type when the resolver named none: the mutation's return type.
+fn target_of(return_type: &str) -> &str {
+    return_type.trim_matches(|c| c == '[' || c == ']' || c == '!')
+}
+
+/// Writes the entry of a mutation refused before its resolver ran: the actor is the
+/// request's user, the target the mutation's return type.
+async fn refused(
     ctx: &ExtensionContext<'_>,
     action: &str,
     return_type: &str,
@@ -99,25 +129,20 @@ async fn write(
     let Some(services) = ctx.data_opt::<SharedServices>() else {
         return;
     };
-    let slot = request
-        .and_then(|r| r.audit.lock().ok().map(|s| s.clone()))
-        .unwrap_or_default();
     let actor_id = match request.map(|r| &r.auth) {
         Some(Auth::User(v)) => Some(v.user_id),
-        _ => slot.actor_id,
+        _ => None,
     };
-    let fallback_type = return_type.trim_matches(|c| c == '[' || c == ']' || c == '!');
     audit::record(
-        &services.stores.admin,
-        &services.stores.auth,
+        &services.stores,
         audit::Entry {
             actor_id,
             action: action.to_string(),
-            target_type: slot.target_type.unwrap_or(fallback_type).to_string(),
-            target_id: slot.target_id,
+            target_type: target_of(return_type).to_string(),
+            target_id: None,
             outcome: outcome.to_string(),
             ip: request.and_then(|r| r.client.ip.clone()),
-            details: slot.details,
+            details: None,
         },
     )
     .await;

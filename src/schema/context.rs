@@ -1,7 +1,5 @@
 //! What every resolver reads from its context: the shared services and the request's own
-//! facts (who calls, from where, and what the audit trail should say of it).
-
-use std::sync::Mutex;
+//! facts (who calls, from where), and how a mutation tells the audit trail what it did.
 
 use async_graphql::Context;
 use uuid::Uuid;
@@ -9,6 +7,7 @@ use uuid::Uuid;
 use crate::{
     error::{Error, Result},
     services::{
+        audit_outbox,
         auth::{sessions::ClientInfo, Auth, Viewer},
         SharedServices,
     },
@@ -18,28 +17,12 @@ use crate::{
 pub(crate) struct RequestContext {
     pub(crate) auth: Auth,
     pub(crate) client: ClientInfo,
-    /// What the mutation being resolved names as its target, for the audit trail.
-    pub(crate) audit: Mutex<AuditTarget>,
 }
 
 impl RequestContext {
     pub(crate) fn new(auth: Auth, client: ClientInfo) -> RequestContext {
-        RequestContext {
-            auth,
-            client,
-            audit: Mutex::new(AuditTarget::default()),
-        }
+        RequestContext { auth, client }
     }
-}
-
-/// Set by a mutation resolver: the object it acted on, and the actor when the request
-/// had none yet (`register`, `login`).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct AuditTarget {
-    pub(crate) target_type: Option<&'static str>,
-    pub(crate) target_id: Option<String>,
-    pub(crate) actor_id: Option<Uuid>,
-    pub(crate) details: Option<String>,
 }
 
 pub(crate) trait ContextExt {
@@ -53,30 +36,18 @@ pub(crate) trait ContextExt {
     fn optional_viewer(&self) -> Result<Option<&Viewer>> {
         self.request()?.auth.optional_viewer()
     }
-    /// Names what this mutation acts on, for the audit trail.
+    /// Names what this mutation acts on, for the audit trail (the mutation's pending
+    /// entry: `services::audit_outbox`).
     fn audit_target(&self, target_type: &'static str, target_id: impl ToString) {
-        if let Ok(req) = self.request() {
-            if let Ok(mut slot) = req.audit.lock() {
-                slot.target_type = Some(target_type);
-                slot.target_id = Some(target_id.to_string());
-            }
-        }
+        audit_outbox::note_target(target_type, target_id.to_string());
     }
-    /// Names the actor when the request was anonymous (a login or a registration).
+    /// Names the actor when the request was anonymous (a login, a registration).
     fn audit_actor(&self, actor: Uuid) {
-        if let Ok(req) = self.request() {
-            if let Ok(mut slot) = req.audit.lock() {
-                slot.actor_id = Some(actor);
-            }
-        }
+        audit_outbox::note_actor(actor);
     }
     /// A short note for the audit trail (never a secret).
     fn audit_details(&self, details: impl Into<String>) {
-        if let Ok(req) = self.request() {
-            if let Ok(mut slot) = req.audit.lock() {
-                slot.details = Some(details.into());
-            }
-        }
+        audit_outbox::note_details(details.into());
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod appointments;
+pub(crate) mod audit_outbox;
 pub(crate) mod auth;
 pub(crate) mod media;
 pub(crate) mod page;

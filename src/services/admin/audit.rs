@@ -1,21 +1,29 @@
 //! The audit trail: one row in admin_db per state-changing mutation (actor, action,
-//! target, outcome, client address). Writing it must never fail the mutation it records:
-//! an entry admin_db cannot take waits in auth_db's outbox (`services::auth::outbox`)
-//! and housekeeping moves it over later ([`drain`]); only when both stores refuse it is
-//! it lost, with an ERROR. The entry is made (and gets its id) after the change it
-//! records has committed, so a process that dies before either write loses that one
-//! entry: the remaining window, a few milliseconds wide.
+//! target, outcome, client address). Writing it must never fail the mutation it records,
+//! and an outage of admin_db must lose no entry.
+//!
+//! A mutation whose change is a SQL transaction wrote its entry into the outbox of its
+//! own database in that transaction (`services::audit_outbox`); [`settle`] then writes
+//! the final entry here and forgets the staged one. A change that a service makes and no
+//! mutation names (an expiry, a cancellation a suspension causes) stages an entry of its
+//! own the same way ([`Entry::stage`], [`settle_staged`]). Any other entry (a refused
+//! mutation, a change with no transaction of its own) is made after the fact by
+//! [`record`] and, when admin_db refuses it, waits in auth_db's outbox: only when both
+//! stores refuse it is it lost, with an ERROR (and a process that dies before either
+//! write loses it too: the window that staging closes). Housekeeping moves what waits in
+//! any outbox ([`drain`]).
 
 use sea_orm::{
-    sea_query::OnConflict, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::OnConflict, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
 use crate::{
-    db::admin::audit_entry,
+    config::Database,
+    db::{admin::audit_entry, Stores},
     error::Result,
-    services::{auth::outbox, page::Page, text},
+    services::{audit_outbox, page::Page, text},
 };
 
 /// Longest `action` filter: the column's width.
@@ -34,40 +42,127 @@ pub(crate) struct Entry {
     pub(crate) details: Option<String>,
 }
 
+impl Entry {
+    /// The row, with its id and time made now.
+    fn made_now(self) -> audit_entry::Model {
+        audit_entry::Model {
+            id: Uuid::now_v7(),
+            actor_id: self.actor_id,
+            action: self.action,
+            target_type: self.target_type,
+            target_id: self.target_id,
+            outcome: self.outcome,
+            ip: self.ip,
+            at: crate::services::now(),
+            details: self.details,
+        }
+    }
+
+    /// Stages this entry (made now, with an id of its own) in the outbox of `db` through
+    /// `txn`, the transaction of the change it records: for a change that a service makes
+    /// and no mutation names (an expiry found by a booking, a cancellation a suspension
+    /// causes). After the commit, [`settle_staged`] writes it to admin_db; if the
+    /// process dies first, housekeeping does.
+    pub(crate) async fn stage(self, txn: &DatabaseTransaction, db: Database) -> Result<Staged> {
+        let row = self.made_now();
+        audit_outbox::stash(txn, &row).await?;
+        Ok(Staged { row, db })
+    }
+}
+
+/// An entry staged by [`Entry::stage`], to settle once its transaction committed.
+pub(crate) struct Staged {
+    row: audit_entry::Model,
+    db: Database,
+}
+
 /// How many waiting entries one drain moves per round.
 const DRAIN_BATCH: u64 = 200;
 
-/// Writes `entry` to admin_db, or into auth_db's outbox when admin_db cannot take it.
-pub(crate) async fn record(
-    admin_db: &DatabaseConnection,
-    auth_db: &DatabaseConnection,
-    entry: Entry,
-) {
-    let row = audit_entry::Model {
-        id: Uuid::now_v7(),
-        actor_id: entry.actor_id,
-        action: entry.action,
-        target_type: entry.target_type,
-        target_id: entry.target_id,
-        outcome: entry.outcome,
-        ip: entry.ip,
-        at: crate::services::now(),
-        details: entry.details,
+/// Records `entry`, made now, after the fact: to admin_db, or into auth_db's outbox when
+/// admin_db cannot take it. For what staged nothing in a transaction of its own.
+pub(crate) async fn record(stores: &Stores, entry: Entry) {
+    settle(stores, entry.made_now(), &[]).await;
+}
+
+/// Settles entries staged by [`Entry::stage`] whose transaction committed.
+pub(crate) async fn settle_staged(stores: &Stores, staged: Vec<Staged>) {
+    for s in staged {
+        settle(stores, s.row, &[s.db]).await;
+    }
+}
+
+/// Writes the final entry of a mutation to admin_db, where it replaces an entry of the
+/// same id that housekeeping may have moved there first (the staged one, `success`): the
+/// final entry says what the caller was answered, so it wins. Then forgets the rows
+/// staged under its id in the outboxes of `staged`; one that cannot be deleted now is
+/// moved again by housekeeping, which leaves the final entry as it is.
+///
+/// When admin_db refuses, the final entry is written over the staged row and waits
+/// there; when no staged row is left (nothing staged, or its transaction rolled back),
+/// it waits in auth_db's outbox instead.
+pub(crate) async fn settle(stores: &Stores, entry: audit_entry::Model, staged: &[Database]) {
+    let written = audit_entry::Entity::insert(entry.clone().into_active_model())
+        .on_conflict(
+            OnConflict::column(audit_entry::Column::Id)
+                .update_columns([
+                    audit_entry::Column::ActorId,
+                    audit_entry::Column::Action,
+                    audit_entry::Column::TargetType,
+                    audit_entry::Column::TargetId,
+                    audit_entry::Column::Outcome,
+                    audit_entry::Column::Ip,
+                    audit_entry::Column::At,
+                    audit_entry::Column::Details,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&stores.admin)
+        .await;
+    let err = match written {
+        Ok(_) => {
+            for db in staged {
+                if let Err(e) = audit_outbox::remove(stores.db(*db), vec![entry.id]).await {
+                    tracing::warn!(
+                        action = entry.action,
+                        database = db.file_stem(),
+                        error = %e,
+                        "could not forget a staged audit entry; housekeeping will"
+                    );
+                }
+            }
+            return;
+        }
+        Err(err) => err,
     };
-    let Err(err) = audit_entry::Entity::insert(row.clone().into_active_model())
-        .exec_without_returning(admin_db)
-        .await
-    else {
-        return;
-    };
-    match outbox::stash(auth_db, &row).await {
+    for db in staged {
+        match audit_outbox::rewrite(stores.db(*db), &entry).await {
+            Ok(true) => {
+                tracing::warn!(
+                    action = entry.action,
+                    database = db.file_stem(),
+                    error = %err,
+                    "admin_db refused an audit entry; it waits in the outbox of its change's database"
+                );
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(
+                action = entry.action,
+                database = db.file_stem(),
+                error = %e,
+                "could not write the final audit entry over the staged one"
+            ),
+        }
+    }
+    match audit_outbox::stash(&stores.auth, &entry).await {
         Ok(()) => tracing::warn!(
-            action = row.action,
+            action = entry.action,
             error = %err,
             "admin_db refused an audit entry; it waits in auth_db's outbox"
         ),
         Err(outbox_err) => tracing::error!(
-            action = row.action,
+            action = entry.action,
             error = %err,
             outbox_error = %outbox_err,
             "could not write the audit trail"
@@ -75,17 +170,32 @@ pub(crate) async fn record(
     }
 }
 
-/// Moves the entries waiting in auth_db's outbox to admin_db, a batch at a time, and
-/// returns how many it moved. Safe on every replica at once: an entry keeps its id and
-/// goes in with `ON CONFLICT (id) DO NOTHING`, so two replicas moving the same batch
-/// leave one row each; an outbox row is deleted only after its insert succeeded.
-pub(crate) async fn drain(
-    admin_db: &DatabaseConnection,
-    auth_db: &DatabaseConnection,
-) -> Result<u64> {
+/// Moves the entries waiting in every outbox (auth_db, user_db, post_db,
+/// appointment_db) to admin_db, a batch at a time, and returns how many it moved; an
+/// outbox it cannot drain now is named in a WARN and tried again next time. Safe on
+/// every replica at once: an entry keeps its id and goes in with `ON CONFLICT (id) DO
+/// NOTHING` (so two replicas moving the same batch leave one row, and an entry its
+/// request already settled keeps its final outcome); an outbox row is deleted only after
+/// its insert succeeded.
+pub(crate) async fn drain(stores: &Stores) -> u64 {
+    let mut moved = 0;
+    for db in audit_outbox::OUTBOXES {
+        match drain_one(&stores.admin, stores.db(db)).await {
+            Ok(n) => moved += n,
+            Err(e) => tracing::warn!(
+                database = db.file_stem(),
+                error = %e,
+                "moving waiting audit entries failed"
+            ),
+        }
+    }
+    moved
+}
+
+async fn drain_one(admin_db: &DatabaseConnection, outbox_db: &DatabaseConnection) -> Result<u64> {
     let mut moved = 0;
     loop {
-        let rows = outbox::batch(auth_db, DRAIN_BATCH).await?;
+        let rows = audit_outbox::batch(outbox_db, DRAIN_BATCH).await?;
         if rows.is_empty() {
             return Ok(moved);
         }
@@ -99,7 +209,7 @@ pub(crate) async fn drain(
             )
             .exec_without_returning(admin_db)
             .await?;
-        outbox::remove(auth_db, ids).await?;
+        audit_outbox::remove(outbox_db, ids).await?;
         moved += count;
         if count < DRAIN_BATCH {
             return Ok(moved);

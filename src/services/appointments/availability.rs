@@ -14,9 +14,11 @@ use super::{
     slots::{self, Plan, Rule, Span},
 };
 use crate::{
+    config::Database,
     db::appointments::{appointment, availability_rule, time_off},
     error::{Error, Result},
     services::{
+        audit_outbox::{self, Target},
         now, text,
         users::coaching::{self, CoachSettings},
         SharedServices,
@@ -93,6 +95,12 @@ pub(crate) async fn set_rules(
         .exec_without_returning(&txn)
         .await?;
     }
+    audit_outbox::stage(
+        &txn,
+        Database::Appointments,
+        Target::new("CoachProfile", coach_id),
+    )
+    .await?;
     txn.commit().await?;
     Ok(rows)
 }
@@ -158,6 +166,7 @@ pub(crate) async fn add_time_off(
     if ends_at <= at {
         return Err(Error::bad_input("endsAt", "this time off is already over"));
     }
+    let txn = services.stores.appointments.begin().await?;
     let row = time_off::ActiveModel {
         id: Set(Uuid::now_v7()),
         coach_id: Set(coach_id),
@@ -166,8 +175,10 @@ pub(crate) async fn add_time_off(
         reason: Set(reason),
         created_at: Set(at),
     }
-    .insert(&services.stores.appointments)
+    .insert(&txn)
     .await?;
+    audit_outbox::stage(&txn, Database::Appointments, Target::new("TimeOff", row.id)).await?;
+    txn.commit().await?;
     Ok(row)
 }
 
@@ -177,14 +188,17 @@ pub(crate) async fn remove_time_off(
     coach_id: Uuid,
     id: Uuid,
 ) -> Result<()> {
+    let txn = services.stores.appointments.begin().await?;
     let done = time_off::Entity::delete_many()
         .filter(time_off::Column::Id.eq(id))
         .filter(time_off::Column::CoachId.eq(coach_id))
-        .exec(&services.stores.appointments)
+        .exec(&txn)
         .await?;
     if done.rows_affected == 0 {
         return Err(Error::NotFound("time off not found".into()));
     }
+    audit_outbox::stage(&txn, Database::Appointments, Target::new("TimeOff", id)).await?;
+    txn.commit().await?;
     Ok(())
 }
 

@@ -11,9 +11,11 @@
 //! which takes the write lock before the overlap check (both people, both roles), so
 //! check and insert cannot interleave with another booking's.
 //!
-//! Every state change leaves exactly one audit entry: the mutation's own (written by the
-//! schema), or, for the changes no mutation names (expiries found by a booking or the
-//! sweep, cancellations caused by a suspension), one written here after the commit.
+//! Every state change leaves exactly one audit entry, staged in the change's own
+//! transaction: the mutation's (`services::audit_outbox::stage`), or, for the changes no
+//! mutation names (expiries found by a booking or the sweep, cancellations caused by a
+//! suspension or an erasure), one made here (`expireAppointment`, `cancelAppointment`)
+//! and written to admin_db after the commit.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
@@ -32,9 +34,15 @@ use super::{
     slots, CANCELLED, COMPLETED, CONFIRMED, NOT_CONFIRMED, PENDING,
 };
 use crate::{
+    config::Database,
     db::appointments::{appointment, availability_rule, booking_event, time_off},
     error::{Error, Result},
-    services::{admin::audit, auth::Viewer, now, text, SharedServices},
+    services::{
+        admin::audit,
+        audit_outbox::{self, Target},
+        auth::Viewer,
+        now, text, SharedServices,
+    },
 };
 
 /// Longest notes a client may leave with a booking.
@@ -125,8 +133,15 @@ pub(crate) async fn book(
     .insert(&txn)
     .await?;
     let booked = events::record(&txn, Kind::Booked, &row, at).await?;
+    let audited = stage_changes(&txn, &expired, EXPIRED).await?;
+    audit_outbox::stage(
+        &txn,
+        Database::Appointments,
+        Target::new("Appointment", row.id),
+    )
+    .await?;
     txn.commit().await?;
-    audit_expired(services, &expired).await;
+    audit::settle_staged(&services.stores, audited).await;
     let mut published = expired;
     published.push(booked);
     services.events.committed(published);
@@ -169,34 +184,31 @@ async fn unless_coach_suspended(
         .unwrap_or(row))
 }
 
-/// One audit entry per expiry written down (no person acted: no actor).
-async fn audit_expired(services: &SharedServices, expired: &[Event]) {
-    for event in expired {
-        audit_change(
-            services,
-            event.appointment_id,
-            "expireAppointment",
-            NOT_CONFIRMED,
-        )
-        .await;
-    }
-}
+/// The audit action and details of changes no mutation of their own names.
+const EXPIRED: (&str, &str) = ("expireAppointment", NOT_CONFIRMED);
+const CANCELLED_FOR_SUSPENSION: (&str, &str) = ("cancelAppointment", COACH_SUSPENDED);
+const CANCELLED_FOR_ERASURE: (&str, &str) = ("cancelAppointment", ACCOUNT_ERASED);
 
-/// Records a change of appointment `id` that no mutation of its own names.
-async fn audit_change(services: &SharedServices, id: Uuid, action: &str, details: &str) {
-    audit::record(
-        &services.stores.admin,
-        &services.stores.auth,
-        audit::Entry {
+/// Stages one audit entry per change in `changes` (no person acted: no actor) in `txn`,
+/// the transaction that makes them; settle them after its commit.
+async fn stage_changes(
+    txn: &DatabaseTransaction,
+    changes: &[Event],
+    (action, details): (&str, &str),
+) -> Result<Vec<audit::Staged>> {
+    let mut staged = Vec::with_capacity(changes.len());
+    for event in changes {
+        let entry = audit::Entry {
             action: action.into(),
             target_type: "Appointment".into(),
-            target_id: Some(id.to_string()),
-            outcome: "success".into(),
+            target_id: Some(event.appointment_id.to_string()),
+            outcome: audit_outbox::SUCCESS.into(),
             details: Some(details.into()),
             ..Default::default()
-        },
-    )
-    .await;
+        };
+        staged.push(entry.stage(txn, Database::Appointments).await?);
+    }
+    Ok(staged)
 }
 
 /// What a party asks of an appointment.
@@ -290,6 +302,7 @@ pub(crate) async fn transition(
     }
     let updated = change.update(&txn).await?;
     let event = events::record(&txn, kind, &updated, at).await?;
+    audit_outbox::stage(&txn, Database::Appointments, Target::new("Appointment", id)).await?;
     txn.commit().await?;
     services.events.committed(vec![event]);
     Ok(updated)
@@ -349,9 +362,10 @@ async fn expire(
 pub(crate) async fn sweep_expired(services: &SharedServices) -> Result<usize> {
     let txn = services.stores.appointments.begin().await?;
     let events = expire(&txn, now(), Condition::all()).await?;
+    let audited = stage_changes(&txn, &events, EXPIRED).await?;
     txn.commit().await?;
     let n = events.len();
-    audit_expired(services, &events).await;
+    audit::settle_staged(&services.stores, audited).await;
     services.events.committed(events);
     Ok(n)
 }
@@ -390,17 +404,10 @@ pub(crate) async fn cancel_for_suspended_coach(
         let updated = change.update(&txn).await?;
         cancelled.push(events::record(&txn, Kind::Cancelled, &updated, at).await?);
     }
+    let mut audited = stage_changes(&txn, &expired, EXPIRED).await?;
+    audited.extend(stage_changes(&txn, &cancelled, CANCELLED_FOR_SUSPENSION).await?);
     txn.commit().await?;
-    audit_expired(services, &expired).await;
-    for event in &cancelled {
-        audit_change(
-            services,
-            event.appointment_id,
-            "cancelAppointment",
-            COACH_SUSPENDED,
-        )
-        .await;
-    }
+    audit::settle_staged(&services.stores, audited).await;
     let mut published = expired;
     published.extend(cancelled);
     services.events.committed(published);
@@ -473,17 +480,10 @@ pub(crate) async fn erase(services: &SharedServices, user_id: Uuid) -> Result<us
         .filter(time_off::Column::CoachId.eq(user_id))
         .exec(&txn)
         .await?;
+    let mut audited = stage_changes(&txn, &expired, EXPIRED).await?;
+    audited.extend(stage_changes(&txn, &cancelled, CANCELLED_FOR_ERASURE).await?);
     txn.commit().await?;
-    audit_expired(services, &expired).await;
-    for event in &cancelled {
-        audit_change(
-            services,
-            event.appointment_id,
-            "cancelAppointment",
-            ACCOUNT_ERASED,
-        )
-        .await;
-    }
+    audit::settle_staged(&services.stores, audited).await;
     let n = cancelled.len();
     let mut published = expired;
     published.extend(cancelled);

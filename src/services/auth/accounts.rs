@@ -1,19 +1,24 @@
 //! Creating an account spans two databases: credentials in auth_db, the profile in
 //! user_db, under one UUID. The profile is written second; if that fails, the credentials
 //! are deleted again, so a failure never leaves half an account (and the email can
-//! register again at once).
+//! register again at once). The registration's audit entry is staged with the
+//! credentials and withdrawn with them.
 
 use sea_orm::{
     sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::Role;
 use crate::{
+    config::Database,
     db::auth::user,
     error::{Error, Result},
-    services::{text, users, Services},
+    services::{
+        audit_outbox::{self, Target},
+        text, users, Services,
+    },
 };
 
 /// Trims and lower-cases an email and checks its shape (one `@`, a dotted domain, no
@@ -48,6 +53,7 @@ pub(crate) async fn create(
     let display_name = text::bounded("displayName", display_name, 1, 80)?;
     let now = crate::services::now();
     let id = Uuid::now_v7();
+    let txn = services.stores.auth.begin().await?;
     let account = user::ActiveModel {
         id: Set(id),
         email: Set(email.to_string()),
@@ -57,24 +63,33 @@ pub(crate) async fn create(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&services.stores.auth)
+    .insert(&txn)
     .await
     .map_err(|e| match Error::from(e) {
         Error::Conflict(_) => Error::Conflict("an account with this email already exists".into()),
         other => other,
     })?;
+    audit_outbox::stage(&txn, Database::Auth, Target::new("User", id).by(id)).await?;
+    txn.commit().await?;
     let written = users::profiles::create(&services.stores.users, id, &display_name, now).await;
     if let Err(err) = written {
         tracing::error!(user = %id, error = %err, "profile write failed; removing the credentials");
-        if let Err(undo) = user::Entity::delete_by_id(id)
-            .exec(&services.stores.auth)
-            .await
-        {
+        if let Err(undo) = undo_credentials(services, id).await {
             tracing::error!(user = %id, error = %undo, "could not remove credentials of a failed registration");
         }
         return Err(Error::internal(err));
     }
     Ok(account)
+}
+
+/// Deletes the credentials of a registration whose profile could not be written, and
+/// its staged audit entry with them.
+async fn undo_credentials(services: &Services, id: Uuid) -> Result<()> {
+    let txn = services.stores.auth.begin().await?;
+    user::Entity::delete_by_id(id).exec(&txn).await?;
+    audit_outbox::unstage(&txn, Database::Auth).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Locks the active admins (in id order) for the rest of `txn`, so two changes that

@@ -12,10 +12,17 @@ use uuid::Uuid;
 
 use super::Role;
 use crate::{
+    config::Database,
     db::auth::user as account,
     error::{Error, Result},
     services::{
-        appointments::booking, now, page::Page, posts::hiding, users::listing, SharedServices,
+        appointments::booking,
+        audit_outbox::{self, Target},
+        now,
+        page::Page,
+        posts::hiding,
+        users::listing,
+        SharedServices,
     },
 };
 
@@ -75,6 +82,7 @@ pub(crate) async fn apply(
         .one(&txn)
         .await?
         .ok_or_else(|| Error::NotFound("user not found".into()))?;
+    audit_outbox::stage(&txn, Database::Auth, Target::new("User", id)).await?;
     txn.commit().await?;
     services.sessions.forget_user(id);
     listing::sync(services.clone(), id).await?;

@@ -16,9 +16,13 @@ use uuid::Uuid;
 
 use super::{accounts::lock_active_admins, sessions, Role};
 use crate::{
+    config::Database,
     db::auth::{erasure, login_failure, session, user as account},
     error::{Error, Result},
-    services::{now, Services},
+    services::{
+        audit_outbox::{self, Target},
+        now, Services,
+    },
 };
 
 /// Where an erasure stands once asked for.
@@ -89,6 +93,7 @@ pub(crate) async fn begin(
         .exec(&txn)
         .await?;
     sessions::revoke_all(&txn, user_id, None).await?;
+    audit_outbox::stage(&txn, Database::Auth, Target::new("User", user_id)).await?;
     txn.commit().await?;
     services.sessions.forget_user(user_id);
     Ok(Standing::Pending { steps_done: 0 })

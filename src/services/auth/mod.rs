@@ -5,7 +5,6 @@
 pub(crate) mod accounts;
 pub(crate) mod admin;
 pub(crate) mod erasure;
-pub(crate) mod outbox;
 pub(crate) mod passwords;
 pub(crate) mod ratelimit;
 pub(crate) mod sessions;

@@ -16,14 +16,16 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     sea_query::{Expr, Query},
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::{tokens, Role};
 use crate::{
+    config::Database,
     db::auth::{refresh_token, session, user},
     error::{Error, Result},
+    services::audit_outbox::{self, Target},
 };
 
 /// `last_used_at` is written at most this often per session.
@@ -223,8 +225,9 @@ pub(crate) async fn session_of_refresh(
         .await?)
 }
 
-/// Exchanges a refresh token for a new one in the same session. Returns the session and
-/// the new token. Reuse of a spent token revokes the session.
+/// Exchanges a refresh token for a new one in the same session, in one transaction with
+/// the mutation's audit entry. Returns the session and the new token. Reuse of a spent
+/// token revokes the session.
 ///
 /// `reuse_grace`: how long after its first use a reuse counts as a race, not a theft.
 pub(crate) async fn rotate(
@@ -237,9 +240,10 @@ pub(crate) async fn rotate(
     let invalid = || Error::Unauthenticated("invalid refresh token".into());
     let hash = tokens::hash_refresh_token(token);
     let now = crate::services::now();
+    let txn = db.begin().await?;
     let Some(row) = refresh_token::Entity::find()
         .filter(refresh_token::Column::TokenHash.eq(hash))
-        .one(db)
+        .one(&txn)
         .await?
     else {
         return Err(invalid());
@@ -266,20 +270,22 @@ pub(crate) async fn rotate(
         .filter(refresh_token::Column::Id.eq(row.id))
         .filter(refresh_token::Column::UsedAt.is_null())
         .filter(Expr::exists(suspended_owner).not())
-        .exec(db)
+        .exec(&txn)
         .await?
         .rows_affected
         == 1;
     if !claimed {
         let Some(first_use) = refresh_token::Entity::find_by_id(row.id)
-            .one(db)
+            .one(&txn)
             .await?
             .and_then(|r| r.used_at)
         else {
             return Err(Error::Forbidden("this account is suspended".into()));
         };
         if now - first_use >= reuse_grace {
-            revoke_session(db, row.session_id).await?;
+            // Refused, but the revocation stands.
+            revoke_session(&txn, row.session_id).await?;
+            txn.commit().await?;
             cache.forget_session(row.session_id);
             tracing::warn!(session = %row.session_id, "refresh token reused: session revoked");
             return Err(Error::Unauthenticated(
@@ -288,18 +294,26 @@ pub(crate) async fn rotate(
         }
         return Err(Error::Unauthenticated("refresh token already used".into()));
     }
-    let Some(s) = session::Entity::find_by_id(row.session_id).one(db).await? else {
+    let Some(s) = session::Entity::find_by_id(row.session_id)
+        .one(&txn)
+        .await?
+    else {
         return Err(invalid());
     };
     if s.revoked_at.is_some() || s.expires_at <= now || row.expires_at <= now {
+        // Refused, and the token stays spent.
+        txn.commit().await?;
         return Err(Error::Unauthenticated("session expired or revoked".into()));
     }
-    let new_token = issue_refresh(db, s.id, s.expires_at).await?;
+    let new_token = issue_refresh(&txn, s.id, s.expires_at).await?;
     session::Entity::update_many()
         .col_expr(session::Column::LastUsedAt, Expr::value(now))
         .filter(session::Column::Id.eq(s.id))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    let target = Target::new("Session", s.id).by(s.user_id);
+    audit_outbox::stage(&txn, Database::Auth, target).await?;
+    txn.commit().await?;
     Ok((s, new_token))
 }
 
@@ -338,7 +352,11 @@ pub(crate) async fn revoke_all<C: ConnectionTrait>(
 
 /// Revokes one live session of `user_id`, in one statement; false when the user has no
 /// such live session (another user's, already ended, or unknown).
-pub(crate) async fn revoke_own(db: &DatabaseConnection, user_id: Uuid, sid: Uuid) -> Result<bool> {
+pub(crate) async fn revoke_own<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    sid: Uuid,
+) -> Result<bool> {
     let res = session::Entity::update_many()
         .col_expr(
             session::Column::RevokedAt,

@@ -2,13 +2,20 @@
 //! logout and password change. Each is one function the resolver calls; what it answers
 //! carries what the audit trail names (the account, the session).
 
+use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 use super::{accounts, passwords::Hasher, ratelimit, sessions, sessions::ClientInfo, Role, Viewer};
 use crate::{
+    config::Database,
     db::auth::user as account,
     error::{Error, Result},
-    services::{text, users::rules::DISPLAY_NAME_MAX, SharedServices},
+    services::{
+        audit_outbox::{self, Target},
+        text,
+        users::rules::DISPLAY_NAME_MAX,
+        SharedServices,
+    },
 };
 
 /// A session just opened (or rotated): the tokens a client keeps, and whose they are.
@@ -40,18 +47,19 @@ fn signed_in(
     })
 }
 
+/// Opens a session for `account`, the change of a login (and the last of a
+/// registration), with the mutation's audit entry.
 async fn open_session(
     services: &SharedServices,
     account: account::Model,
     client: &ClientInfo,
 ) -> Result<SignedIn> {
-    let (sid, refresh) = sessions::open(
-        &services.stores.auth,
-        account.id,
-        client,
-        services.config.refresh_token_ttl,
-    )
-    .await?;
+    let txn = services.stores.auth.begin().await?;
+    let (sid, refresh) =
+        sessions::open(&txn, account.id, client, services.config.refresh_token_ttl).await?;
+    let target = Target::new("User", account.id).by(account.id);
+    audit_outbox::stage(&txn, Database::Auth, target).await?;
+    txn.commit().await?;
     signed_in(services, account, sid, refresh)
 }
 
@@ -97,12 +105,13 @@ pub(crate) async fn register(
     }
     let hash = services.passwords.hash(&input.password).await?;
     // The two writes run to completion even if the client goes away meanwhile, so a
-    // dropped connection cannot stop the undo of a failed second write.
+    // dropped connection cannot stop the undo of a failed second write; they stage the
+    // mutation's audit entry all the same.
     let shared = services.clone();
     let role = input.role;
-    let account = crate::telemetry::spawn(async move {
+    let account = crate::telemetry::spawn(audit_outbox::carried(async move {
         accounts::create(&shared, &email, hash, role, &display_name).await
-    })
+    }))
     .await
     .map_err(Error::internal)??;
     open_session(services, account, client).await
@@ -225,11 +234,18 @@ pub(crate) async fn logout(
     sid: Uuid,
     all_sessions: bool,
 ) -> Result<()> {
+    let txn = services.stores.auth.begin().await?;
     if all_sessions {
-        sessions::revoke_all(&services.stores.auth, user_id, None).await?;
+        sessions::revoke_all(&txn, user_id, None).await?;
+    } else {
+        sessions::revoke_session(&txn, sid).await?;
+    }
+    let target = Target::new("Session", sid).by(user_id);
+    audit_outbox::stage(&txn, Database::Auth, target).await?;
+    txn.commit().await?;
+    if all_sessions {
         services.sessions.forget_user(user_id);
     } else {
-        sessions::revoke_session(&services.stores.auth, sid).await?;
         services.sessions.forget_session(sid);
     }
     Ok(())
@@ -242,9 +258,12 @@ pub(crate) async fn revoke_own(
     viewer: &Viewer,
     sid: Uuid,
 ) -> Result<()> {
-    if !sessions::revoke_own(&services.stores.auth, viewer.user_id, sid).await? {
+    let txn = services.stores.auth.begin().await?;
+    if !sessions::revoke_own(&txn, viewer.user_id, sid).await? {
         return Err(Error::NotFound("no such active session".into()));
     }
+    audit_outbox::stage(&txn, Database::Auth, Target::new("Session", sid)).await?;
+    txn.commit().await?;
     services.sessions.forget_session(sid);
     Ok(())
 }
@@ -286,13 +305,12 @@ pub(crate) async fn change_password(
         ));
     }
     let hash = services.passwords.hash(new_password).await?;
-    accounts::set_password_hash(&services.stores.auth, viewer.user_id, hash).await?;
-    sessions::revoke_all(
-        &services.stores.auth,
-        viewer.user_id,
-        Some(viewer.session_id),
-    )
-    .await?;
+    let txn = services.stores.auth.begin().await?;
+    accounts::set_password_hash(&txn, viewer.user_id, hash).await?;
+    sessions::revoke_all(&txn, viewer.user_id, Some(viewer.session_id)).await?;
+    let target = Target::new("User", viewer.user_id);
+    audit_outbox::stage(&txn, Database::Auth, target).await?;
+    txn.commit().await?;
     services.sessions.forget_user(viewer.user_id);
     Ok(())
 }

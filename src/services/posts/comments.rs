@@ -9,9 +9,14 @@ use uuid::Uuid;
 
 use super::COMMENT_MAX;
 use crate::{
+    config::Database,
     db::posts::{comment, post},
     error::{Error, Result},
-    services::{auth::Viewer, now, text, SharedServices},
+    services::{
+        audit_outbox::{self, Target},
+        auth::Viewer,
+        now, text, SharedServices,
+    },
 };
 
 /// Adds `viewer`'s comment to `post_id`. `NOT_FOUND` when the post does not exist, or is
@@ -56,6 +61,7 @@ pub(crate) async fn add(
     })
     .exec_without_returning(&txn)
     .await?;
+    audit_outbox::stage(&txn, Database::Posts, Target::new("Comment", row.id)).await?;
     txn.commit().await?;
     Ok(row)
 }
@@ -113,6 +119,7 @@ pub(crate) async fn delete(services: &SharedServices, viewer: &Viewer, id: Uuid)
         .filter(post::Column::Id.eq(post_id))
         .exec(&txn)
         .await?;
+    audit_outbox::stage(&txn, Database::Posts, Target::new("Comment", id)).await?;
     txn.commit().await?;
     Ok(())
 }

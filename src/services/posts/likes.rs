@@ -11,8 +11,13 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait,
 use uuid::Uuid;
 
 use crate::{
+    config::Database,
     error::{Error, Result},
-    services::{auth::Viewer, now, SharedServices},
+    services::{
+        audit_outbox::{self, Target},
+        auth::Viewer,
+        now, SharedServices,
+    },
 };
 
 /// Adds `viewer`'s like to `post_id`; liking twice changes nothing. `NOT_FOUND` when the
@@ -53,6 +58,7 @@ pub(crate) async fn like(services: &SharedServices, viewer: &Viewer, post_id: Uu
         ))
         .await?;
     }
+    audit_outbox::stage(&txn, Database::Posts, Target::new("Post", post_id)).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -99,6 +105,7 @@ pub(crate) async fn unlike(
         ))
         .await?;
     }
+    audit_outbox::stage(&txn, Database::Posts, Target::new("Post", post_id)).await?;
     txn.commit().await?;
     Ok(())
 }

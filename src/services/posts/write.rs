@@ -8,9 +8,16 @@ use uuid::Uuid;
 
 use super::{hiding, BODY_MAX, MAX_MEDIA};
 use crate::{
+    config::Database,
     db::posts::{comment, like, post, post_media},
     error::{Error, Result},
-    services::{auth::Viewer, media, now, patch::Patch, text, SharedServices},
+    services::{
+        audit_outbox::{self, Target},
+        auth::Viewer,
+        media, now,
+        patch::Patch,
+        text, SharedServices,
+    },
 };
 
 /// The images asked for, without repeats (first place kept), at most [`MAX_MEDIA`].
@@ -84,6 +91,7 @@ pub(crate) async fn create(
     .exec_without_returning(&txn)
     .await?;
     attach(&txn, id, &media_ids).await?;
+    audit_outbox::stage(&txn, Database::Posts, Target::new("Post", id)).await?;
     txn.commit().await?;
     // A suspension that raced with this post is seen here: its own sync may have run
     // before the post existed.
@@ -161,6 +169,7 @@ pub(crate) async fn update(
             .await?;
         attach(&txn, id, &ids).await?;
     }
+    audit_outbox::stage(&txn, Database::Posts, Target::new("Post", id)).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -183,6 +192,7 @@ pub(crate) async fn delete(services: &SharedServices, viewer: &Viewer, id: Uuid)
         .exec(&txn)
         .await?;
     post::Entity::delete_by_id(id).exec(&txn).await?;
+    audit_outbox::stage(&txn, Database::Posts, Target::new("Post", id)).await?;
     txn.commit().await?;
     Ok(())
 }

@@ -12,9 +12,15 @@ use uuid::Uuid;
 
 use super::{listing, rules};
 use crate::{
+    config::Database,
     db::users::{coach_profile, coach_specialty, profile, specialty},
     error::{Error, Result},
-    services::{media, now, patch::Patch, text, SharedServices},
+    services::{
+        audit_outbox::{self, Target},
+        media, now,
+        patch::Patch,
+        text, SharedServices,
+    },
 };
 
 /// Profiles by user id, in one statement.
@@ -167,6 +173,7 @@ pub(crate) async fn update(
             c.update(&txn).await?;
         }
     }
+    audit_outbox::stage(&txn, Database::Users, Target::new("User", user_id)).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -329,6 +336,7 @@ pub(crate) async fn upsert_coach(
         .exec_without_returning(&txn)
         .await?;
     }
+    audit_outbox::stage(&txn, Database::Users, Target::new("CoachProfile", user_id)).await?;
     txn.commit().await?;
     // Read after the write: a suspension or demotion that raced with this upsert is seen
     // here if its own sync ran before the profile existed.
