@@ -6,7 +6,9 @@
 //! before the write. PostgreSQL: one exclusion constraint over each person's active
 //! appointments (`appointment_participants`, kept by a trigger in the appointment's own
 //! statement; see the migration); the loser's insert fails with 23P01, which
-//! `crate::error` maps to CONFLICT. SQLite has none, but one writer at a time: the
+//! `crate::error` maps to CONFLICT. Bookings of one person queue on an advisory lock
+//! first ([`queue_behind`]), so two overlapping inserts are never in flight together
+//! (they would deadlock on the constraint's check). SQLite has none, but one writer at a time: the
 //! booking's transaction starts with a write (the expiry sweep of the people involved),
 //! which takes the write lock before the overlap check (both people, both roles), so
 //! check and insert cannot interleave with another booking's.
@@ -21,7 +23,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     sea_query::{Expr, LockBehavior, LockType},
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
-    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
+    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set, Statement,
     TransactionTrait,
 };
 use uuid::Uuid;
@@ -101,6 +103,9 @@ pub(crate) async fn book(
     };
 
     let txn = services.stores.appointments.begin().await?;
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        queue_behind(&txn, [coach_id, client_id]).await?;
+    }
     // The first statement writes (SQLite: takes the write lock before the check below).
     let expired = expire(&txn, at, involving(&[coach_id, client_id])).await?;
     if txn.get_database_backend() != DatabaseBackend::Postgres {
@@ -146,6 +151,28 @@ pub(crate) async fn book(
     published.push(booked);
     services.events.committed(published);
     unless_coach_suspended(services, row).await
+}
+
+/// PostgreSQL: makes the bookings of one person wait for each other. Two overlapping
+/// inserts in flight at once each find the other's row while checking the exclusion
+/// constraint and wait for it: a deadlock, which PostgreSQL breaks after a second by
+/// failing one of them with 40P01 (an internal error, where CONFLICT is the answer). With
+/// a transaction-scoped advisory lock per person, taken in one order (sorted), the second
+/// booking starts its insert after the first committed and gets a clean 23P01. Bookings
+/// of people who share no one never wait for each other (a key collision between two
+/// people only makes them queue).
+async fn queue_behind(txn: &DatabaseTransaction, mut people: [Uuid; 2]) -> Result<()> {
+    people.sort();
+    for person in people {
+        let key = person.as_u64_pair().1 as i64;
+        txn.execute(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [key.into()],
+        ))
+        .await?;
+    }
+    Ok(())
 }
 
 /// Rows whose coach or client is one of `people`: a person's calendar covers both roles.
