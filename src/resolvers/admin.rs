@@ -143,7 +143,7 @@ impl AdminMutation {
         let role: Role = role.into();
         let id = ids::parse("userId", &user_id)?;
         ctx.audit_target("User", id);
-        ctx.audit_details(format!("role -> {}", role.as_str()));
+        ctx.audit_details(serde_json::json!({ "role": role.as_str() }));
         let account = admin::apply(ctx.services()?, id, Change::Role(role)).await?;
         Ok(User::from_account(account))
     }
@@ -155,7 +155,7 @@ impl AdminMutation {
     async fn suspend_user(&self, ctx: &Context<'_>, user_id: ID, suspended: bool) -> Result<User> {
         let id = ids::parse("userId", &user_id)?;
         ctx.audit_target("User", id);
-        ctx.audit_details(if suspended { "suspend" } else { "reinstate" });
+        ctx.audit_details(serde_json::json!({ "suspended": suspended }));
         let account = admin::apply(ctx.services()?, id, Change::Suspended(suspended)).await?;
         Ok(User::from_account(account))
     }

@@ -75,16 +75,15 @@ impl AuthMutation {
         email: String,
         password: String,
     ) -> Result<AuthPayload> {
-        ctx.audit_details(format!(
-            "email={}",
-            email
+        ctx.audit_details(serde_json::json!({
+            "email": email
                 .trim()
                 .to_lowercase()
                 .chars()
                 .take(254)
                 .map(|c| if c == '\0' { '\u{fffd}' } else { c })
                 .collect::<String>()
-        ));
+        }));
         let signed = signin::login(
             ctx.services()?,
             &ctx.request()?.client,

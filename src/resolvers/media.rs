@@ -84,7 +84,10 @@ impl MediaMutation {
         )
         .await?;
         ctx.audit_target("Media", stored.id);
-        ctx.audit_details(format!("{} {} bytes", stored.content_type, stored.size));
+        ctx.audit_details(serde_json::json!({
+            "contentType": stored.content_type,
+            "size": stored.size,
+        }));
         Ok(Media(stored))
     }
 

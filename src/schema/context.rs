@@ -45,9 +45,9 @@ pub(crate) trait ContextExt {
     fn audit_actor(&self, actor: Uuid) {
         audit_outbox::note_actor(actor);
     }
-    /// A short note for the audit trail (never a secret).
-    fn audit_details(&self, details: impl Into<String>) {
-        audit_outbox::note_details(details.into());
+    /// A small JSON object for the audit trail (never a secret), stored as its text.
+    fn audit_details(&self, details: serde_json::Value) {
+        audit_outbox::note_details(details.to_string());
     }
 }
 

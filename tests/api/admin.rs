@@ -509,6 +509,26 @@ async fn audit_trail_lists_mutations_of_several_domains(app: TestApp) {
     unique.dedup();
     assert_eq!(unique.len(), seen.len());
 
+    // Details are a small JSON object, and never a secret: the admin's login names the
+    // email it was for, not the password.
+    let body = app
+        .gql_as(
+            &root.token,
+            AUDIT,
+            json!({"actor": root.id, "action": "login"}),
+        )
+        .await;
+    let details = body["data"]["auditTrail"]["nodes"][0]["details"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"));
+    let details: serde_json::Value = serde_json::from_str(details).unwrap();
+    assert_eq!(
+        details,
+        json!({"email": "audit-admin@example.com"}),
+        "{body}"
+    );
+    assert!(!body.to_string().contains(PASSWORD), "{body}");
+
     let body = app
         .gql_as(&root.token, AUDIT, json!({"actor": "not-an-id"}))
         .await;

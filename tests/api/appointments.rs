@@ -1226,7 +1226,10 @@ async fn a_booking_racing_its_coach_suspension_does_not_survive(app: TestApp) {
             let audited = audit_entries(&app, "cancelAppointment", id).await;
             assert_eq!(
                 audited,
-                vec![("Appointment".into(), Some("coach suspended".into()))]
+                vec![(
+                    "Appointment".into(),
+                    Some(r#"{"reason":"coach suspended"}"#.into())
+                )]
             );
         }
     }
@@ -1249,7 +1252,10 @@ async fn expiries_found_by_a_booking_are_audited_once(app: TestApp) {
     let audited = audit_entries(&app, "expireAppointment", &id).await;
     assert_eq!(
         audited,
-        vec![("Appointment".into(), Some("not confirmed".into()))]
+        vec![(
+            "Appointment".into(),
+            Some(r#"{"reason":"not confirmed"}"#.into())
+        )]
     );
     // Once written down it is not expired (nor audited) again.
     booked(&app, &cl.token, &other, day_at(6, 10 * 60)).await;

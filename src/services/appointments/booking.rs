@@ -230,7 +230,7 @@ async fn stage_changes(
             target_type: "Appointment".into(),
             target_id: Some(event.appointment_id.to_string()),
             outcome: audit_outbox::SUCCESS.into(),
-            details: Some(details.into()),
+            details: Some(serde_json::json!({ "reason": details }).to_string()),
             ..Default::default()
         };
         staged.push(entry.stage(txn, Database::Appointments).await?);
