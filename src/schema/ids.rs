@@ -12,5 +12,22 @@ pub(crate) fn parse(field: &str, id: &ID) -> Result<Uuid> {
 }
 
 pub(crate) fn to_id(id: Uuid) -> ID {
-    ID(id.to_string())
+    // The hyphenated lower-case form `to_string` writes, without the formatting
+    // machinery: a feed page writes a hundred ids.
+    ID(id
+        .hyphenated()
+        .encode_lower(&mut Uuid::encode_buffer())
+        .to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_written_as_uuids_display_them() {
+        for id in [Uuid::nil(), Uuid::max(), Uuid::now_v7(), Uuid::new_v4()] {
+            assert_eq!(to_id(id).0, id.to_string());
+        }
+    }
 }

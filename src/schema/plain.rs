@@ -21,7 +21,7 @@ use std::{
 
 use async_graphql::{
     connection::{Connection, CursorType, EmptyFields},
-    indexmap::IndexMap,
+    indexmap::{self, IndexMap},
     parser::types::{Field, Selection, SelectionSet},
     registry::Registry,
     ContextSelectionSet, Name, OutputType, Positioned, ScalarType, ServerResult, Value,
@@ -132,9 +132,13 @@ pub(crate) fn object<T: Plain + ?Sized>(
 /// fragment's `id`; `author { id }` and `author { profile … }`) merges as the library
 /// merges it: objects key by key, lists of objects item by item, the first scalar kept.
 fn insert(target: &mut IndexMap<Name, Value>, name: Name, value: Value) {
-    let Some(prev) = target.get_mut(&name) else {
-        target.insert(name, value);
-        return;
+    // One hash of the key, whether it is new (nearly always) or selected again.
+    let prev = match target.entry(name) {
+        indexmap::map::Entry::Vacant(slot) => {
+            slot.insert(value);
+            return;
+        }
+        indexmap::map::Entry::Occupied(slot) => slot.into_mut(),
     };
     match (prev, value) {
         (Value::Object(into), Value::Object(from)) => {
