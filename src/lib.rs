@@ -24,7 +24,7 @@ use anyhow::Context;
 use sea_orm::ConnectionTrait;
 use tokio::net::TcpListener;
 
-use async_graphql::{Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder, ValidationMode};
 
 use crate::{
     config::Config,
@@ -74,12 +74,14 @@ pub async fn build(config: Config) -> anyhow::Result<AppState> {
     spawn_audit_drain(services.clone());
     spawn_booking_events(services.clone());
     let walks = Arc::new(WalkStats::default());
-    let (schema, reads) = assemble(services.clone(), &walks);
+    let (schema, reads, checked) = assemble(services.clone(), &walks);
     let sdl = schema.sdl().into();
     Ok(AppState {
         services,
         schema,
         reads,
+        checked,
+        validated: Arc::new(limits::Validated::default()),
         walks,
         sdl,
     })
@@ -96,19 +98,31 @@ pub async fn build(config: Config) -> anyhow::Result<AppState> {
 /// extension's hook for every field it resolves (a feed page has about a thousand), so
 /// leaving it out where it has no work was the largest single saving in the feed's CPU
 /// (BENCHMARKS.md).
-fn assemble(services: SharedServices, walks: &Arc<WalkStats>) -> (AppSchema, AppSchema) {
-    let gated = schema_of(&services, walks, true);
-    let reads = schema_of(&services, walks, false);
-    (gated, reads)
+///
+/// `checked` is `reads` again, with only the checks that do not depend on what was
+/// already validated (fragment cycles, uploads, complexity, depth): it runs a (document,
+/// operation, variables) that `reads` has fully validated before (`limits::Validated`);
+/// validation is a function of those three and of the schema, so it would say the same.
+fn assemble(services: SharedServices, walks: &Arc<WalkStats>) -> (AppSchema, AppSchema, AppSchema) {
+    let gated = schema_of(&services, walks, true, ValidationMode::Strict);
+    let reads = schema_of(&services, walks, false, ValidationMode::Strict);
+    let checked = schema_of(&services, walks, false, ValidationMode::Fast);
+    (gated, reads, checked)
 }
 
-fn schema_of(services: &SharedServices, walks: &Arc<WalkStats>, gated: bool) -> AppSchema {
+fn schema_of(
+    services: &SharedServices,
+    walks: &Arc<WalkStats>,
+    gated: bool,
+    validation: ValidationMode,
+) -> AppSchema {
     let delay = services.config.loader_delay;
     let mut builder = limited(Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot::default(),
-    ));
+    ))
+    .validation_mode(validation);
     if gated {
         builder = builder.extension(schema::audit::AuthGateAndAudit);
     }

@@ -192,12 +192,21 @@ async fn run_one(
     let request = request.data(RequestContext::new(auth.clone(), client.clone()));
     // A query with valid or no credentials needs nothing from the gate-and-audit
     // extension; everything else (and any operation whose type cannot be told) gets it.
-    let schema = if operation.kind == Some("query") && !matches!(auth, Auth::Invalid(_)) {
-        &state.reads
-    } else {
-        &state.schema
+    let reads = operation.kind == Some("query") && !matches!(auth, Auth::Invalid(_));
+    // A read validated before runs without validating again; one seen for the first
+    // time is validated in full and remembered when it passed.
+    let validation = reads.then(|| state.validated.key(&request)).flatten();
+    let (schema, remember) = match &validation {
+        _ if !reads => (&state.schema, None),
+        Some(key) if state.validated.contains(key) => (&state.checked, None),
+        key => (&state.reads, key.clone()),
     };
     let mut response = schema.execute(request).instrument(span.clone()).await;
+    if let Some(key) = remember {
+        if !is_request_error(&response) {
+            state.validated.insert(key);
+        }
+    }
     span.in_scope(|| {
         label(&mut response);
         tracing::debug!(errors = response.errors.len(), "operation finished");

@@ -30,6 +30,10 @@ pub struct AppState {
     /// The same schema without the per-field extension, for queries whose credentials
     /// hold or are absent.
     pub(crate) reads: AppSchema,
+    /// `reads` without the validation it already passed (see `crate::assemble`).
+    pub(crate) checked: AppSchema,
+    /// The requests `reads` has fully validated.
+    pub(crate) validated: Arc<crate::schema::limits::Validated>,
     /// How often preloaded values were answered without the library's per-field futures.
     pub(crate) walks: Arc<crate::schema::plain::WalkStats>,
     pub(crate) sdl: Arc<str>,

@@ -148,6 +148,49 @@ mod documents {
     }
 }
 
+/// The reads (document, operation name, variables) that passed full validation, so that
+/// the same read again skips it (`crate::assemble`): validation was about 4% of the
+/// server's CPU per feed request, for a document front ends send over and over with the
+/// same few variables. Bounded like [`documents`]: at most [`Validated::KEPT`] keys of a
+/// document of at most 16 KiB; when full, an arbitrary key makes room.
+#[derive(Default)]
+pub(crate) struct Validated(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl Validated {
+    const KEPT: usize = 1024;
+
+    /// The key of `request`, when it may be kept.
+    pub(crate) fn key(&self, request: &Request) -> Option<String> {
+        if request.query.len() > documents::KEPT_BYTES {
+            return None;
+        }
+        let variables = serde_json::to_string(&request.variables).ok()?;
+        let name = request.operation_name.as_deref().unwrap_or("");
+        // Lengths first, so that no two requests make the same key.
+        Some(format!(
+            "{}:{}{}:{name}{variables}",
+            request.query.len(),
+            request.query,
+            name.len()
+        ))
+    }
+
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.0.lock().is_ok_and(|set| set.contains(key))
+    }
+
+    pub(crate) fn insert(&self, key: String) {
+        if let Ok(mut set) = self.0.lock() {
+            if set.len() >= Self::KEPT {
+                if let Some(any) = set.iter().next().cloned() {
+                    set.remove(&any);
+                }
+            }
+            set.insert(key);
+        }
+    }
+}
+
 /// The type of the operation the request will run, when it can be told.
 pub(crate) fn selected_type(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
     match (&doc.operations, name) {

@@ -25,6 +25,7 @@ on_both_backends!(
     users_posts_in_a_list_cost_the_same_statements_whatever_its_size,
     deleting_a_post_races_cleanly_with_likes_and_comments,
     walked_pages_read_as_the_resolvers_read_them,
+    a_read_validated_once_is_held_to_the_same_limits,
 );
 
 async fn spawn(backend: Backend) -> Option<TestApp> {
@@ -1270,5 +1271,39 @@ async fn walked_pages_read_as_the_resolvers_read_them(app: TestApp) {
     assert_eq!(
         fast["data"]["feed"]["nodes"][1]["author"]["profile"]["avatar"],
         Value::Null
+    );
+}
+
+/// A read that passed validation once skips it when sent again with the same variables
+/// (`schema::limits::Validated`); the same document with other variables is validated
+/// again, so its limits still hold, however often the first form was sent.
+async fn a_read_validated_once_is_held_to_the_same_limits(app: TestApp) {
+    let coach = app.register("limits-coach@example.com", "COACH").await;
+    let reader = app.register("limits-reader@example.com", "USER").await;
+    let id = post(&app, &coach.token, "one").await;
+    comment(&app, &reader.token, &id, "first").await;
+    const NESTED: &str = "query Nested($f: Int, $c: Int) {
+      feed(first: $f) { nodes { id comments(first: $c) { nodes { body
+        post { comments(first: $c) { nodes { id body } } } } } } }
+    }";
+    let small = json!({"f": 5, "c": 2});
+    let large = json!({"f": 100, "c": 100});
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let r = app.gql_as(&reader.token, NESTED, small.clone()).await;
+        assert!(r.get("errors").is_none(), "{r}");
+        answers.push(r);
+        let r = app.gql_as(&reader.token, NESTED, large.clone()).await;
+        assert_eq!(code(&r), "GRAPHQL_VALIDATION_FAILED", "too complex: {r}");
+        assert!(r.get("data").is_none(), "{r}");
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+    // Another document under the same name and variables is another read: validated.
+    let other = "query Nested($f: Int, $c: Int) { feed(first: $f) { nodes { id nope } } }";
+    let r = app.gql_as(&reader.token, other, small.clone()).await;
+    assert_eq!(code(&r), "GRAPHQL_VALIDATION_FAILED", "unknown field: {r}");
+    assert_eq!(
+        answers[0]["data"]["feed"]["nodes"][0]["comments"]["nodes"][0]["body"],
+        "first"
     );
 }
