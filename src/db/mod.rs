@@ -219,3 +219,19 @@ async fn connect_one(
     conn.execute_unprepared("SELECT 1").await?;
     Ok(conn)
 }
+
+/// PostgreSQL: a transaction-scoped advisory lock on `key` (a person, an author), so that
+/// transactions about the same key run one after the other. Keyed by the id's low 64 bits
+/// (random in a UUID v7); two ids that share them only queue behind each other.
+pub(crate) async fn advisory_xact_lock(
+    txn: &impl ConnectionTrait,
+    key: uuid::Uuid,
+) -> Result<(), sea_orm::DbErr> {
+    txn.execute(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [(key.as_u64_pair().1 as i64).into()],
+    ))
+    .await?;
+    Ok(())
+}

@@ -5,6 +5,8 @@
 //! are read as the spec reads them next (see [`super::variables`]). Every transport
 //! (POST, GET, batches, websocket) passes each operation through [`check`].
 
+use std::collections::HashMap;
+
 use async_graphql::{
     parser::types::{
         DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
@@ -137,15 +139,20 @@ mod documents {
         }
         let doc = parse_query(query)?;
         if let Ok(mut map) = kept().lock() {
-            if map.len() >= KEPT {
-                if let Some(any) = map.keys().next().cloned() {
-                    map.remove(&any);
-                }
-            }
-            map.insert(query.to_string(), doc.clone());
+            super::insert_bounded(&mut map, KEPT, query.to_string(), doc.clone());
         }
         Ok(doc)
     }
+}
+
+/// Inserts into a cache of at most `cap` entries: when full, an arbitrary entry makes room.
+fn insert_bounded<V>(map: &mut HashMap<String, V>, cap: usize, key: String, value: V) {
+    if map.len() >= cap && !map.contains_key(&key) {
+        if let Some(any) = map.keys().next().cloned() {
+            map.remove(&any);
+        }
+    }
+    map.insert(key, value);
 }
 
 /// The reads (document, operation name, variables) that passed full validation, so that
@@ -154,7 +161,7 @@ mod documents {
 /// same few variables. Bounded like [`documents`]: at most [`Validated::KEPT`] keys of a
 /// document of at most 16 KiB; when full, an arbitrary key makes room.
 #[derive(Default)]
-pub(crate) struct Validated(std::sync::Mutex<std::collections::HashSet<String>>);
+pub(crate) struct Validated(std::sync::Mutex<HashMap<String, ()>>);
 
 impl Validated {
     const KEPT: usize = 1024;
@@ -176,17 +183,12 @@ impl Validated {
     }
 
     pub(crate) fn contains(&self, key: &str) -> bool {
-        self.0.lock().is_ok_and(|set| set.contains(key))
+        self.0.lock().is_ok_and(|set| set.contains_key(key))
     }
 
     pub(crate) fn insert(&self, key: String) {
         if let Ok(mut set) = self.0.lock() {
-            if set.len() >= Self::KEPT {
-                if let Some(any) = set.iter().next().cloned() {
-                    set.remove(&any);
-                }
-            }
-            set.insert(key);
+            insert_bounded(&mut set, Self::KEPT, key, ());
         }
     }
 }

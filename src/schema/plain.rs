@@ -20,7 +20,7 @@ use std::{
 };
 
 use async_graphql::{
-    connection::{Connection, CursorType, EmptyFields},
+    connection::{Connection, CursorType, Edge, EmptyFields},
     indexmap::{self, IndexMap},
     parser::types::{Field, Selection, SelectionSet},
     registry::Registry,
@@ -206,50 +206,60 @@ impl<N: Plain + OutputType> Plain for Connection<String, N, ConnectionTotal, Emp
 
     fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
         match field.name() {
-            "edges" => {
-                let mut items = Vec::with_capacity(self.edges.len());
-                for edge in &self.edges {
-                    let mut map = IndexMap::with_capacity(2);
-                    field.children(&mut |child| {
-                        let v = match child.name() {
-                            "cursor" => Value::String(edge.cursor.encode_cursor()),
-                            "node" => object(walk, &edge.node, child)?,
-                            "__typename" => {
-                                Value::String(format!("{}Edge", <N as OutputType>::type_name()))
-                            }
-                            _ => return None,
-                        };
-                        insert(&mut map, child.key(), v);
-                        Some(())
-                    })?;
-                    items.push(Value::Object(map));
-                }
-                Some(Value::List(items))
-            }
+            "edges" => list(walk, &self.edges, field),
             "nodes" => list(walk, self.edges.iter().map(|e| &e.node), field),
             "totalCount" => Some(Value::from(self.additional_fields.total_count)),
             "pageInfo" => {
-                let mut map = IndexMap::with_capacity(4);
-                let cursor =
-                    |e: Option<&async_graphql::connection::Edge<String, N, EmptyFields>>| {
-                        e.map_or(Value::Null, |e| Value::String(e.cursor.encode_cursor()))
-                    };
-                field.children(&mut |child| {
-                    let v = match child.name() {
-                        "hasPreviousPage" => Value::Boolean(self.has_previous_page),
-                        "hasNextPage" => Value::Boolean(self.has_next_page),
-                        "startCursor" => cursor(self.edges.first()),
-                        "endCursor" => cursor(self.edges.last()),
-                        "__typename" => Value::String("PageInfo".to_string()),
-                        _ => return None,
-                    };
-                    insert(&mut map, child.key(), v);
-                    Some(())
-                })?;
-                Some(Value::Object(map))
+                let info = PageInfoView {
+                    has_previous_page: self.has_previous_page,
+                    has_next_page: self.has_next_page,
+                    start_cursor: self.edges.first().map(|e| &e.cursor),
+                    end_cursor: self.edges.last().map(|e| &e.cursor),
+                };
+                object(walk, &info, field)
             }
             _ => None,
         }
+    }
+}
+
+impl<N: Plain + OutputType> Plain for Edge<String, N, EmptyFields> {
+    fn typename(&self) -> Cow<'static, str> {
+        Cow::Owned(format!("{}Edge", <N as OutputType>::type_name()))
+    }
+
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
+        match field.name() {
+            "cursor" => Some(Value::String(self.cursor.encode_cursor())),
+            "node" => object(walk, &self.node, field),
+            _ => None,
+        }
+    }
+}
+
+/// A connection's `pageInfo`, borrowed for a walk.
+struct PageInfoView<'a> {
+    has_previous_page: bool,
+    has_next_page: bool,
+    start_cursor: Option<&'a String>,
+    end_cursor: Option<&'a String>,
+}
+
+impl Plain for PageInfoView<'_> {
+    fn typename(&self) -> Cow<'static, str> {
+        Cow::Borrowed("PageInfo")
+    }
+
+    fn field(&self, _: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
+        let cursor =
+            |c: Option<&String>| c.map_or(Value::Null, |c| Value::String(c.encode_cursor()));
+        Some(match field.name() {
+            "hasPreviousPage" => Value::Boolean(self.has_previous_page),
+            "hasNextPage" => Value::Boolean(self.has_next_page),
+            "startCursor" => cursor(self.start_cursor),
+            "endCursor" => cursor(self.end_cursor),
+            _ => return None,
+        })
     }
 }
 

@@ -23,7 +23,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     sea_query::{Expr, LockBehavior, LockType},
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
-    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set, Statement,
+    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
     TransactionTrait,
 };
 use uuid::Uuid;
@@ -160,17 +160,11 @@ pub(crate) async fn book(
 /// a transaction-scoped advisory lock per person, taken in one order (sorted), the second
 /// booking starts its insert after the first committed and gets a clean 23P01. Bookings
 /// of people who share no one never wait for each other (a key collision between two
-/// people only makes them queue).
+/// people only makes them queue: `crate::db::advisory_xact_lock`).
 async fn queue_behind(txn: &DatabaseTransaction, mut people: [Uuid; 2]) -> Result<()> {
     people.sort();
     for person in people {
-        let key = person.as_u64_pair().1 as i64;
-        txn.execute(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1)",
-            [key.into()],
-        ))
-        .await?;
+        crate::db::advisory_xact_lock(txn, person).await?;
     }
     Ok(())
 }

@@ -4,8 +4,8 @@
 //! a post is created (a suspension racing with the post is seen then).
 
 use sea_orm::{
-    sea_query::Expr, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement,
-    TransactionTrait, Value,
+    sea_query::Expr, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -26,13 +26,7 @@ pub(crate) async fn sync(services: SharedServices, user_id: Uuid) -> Result<()> 
         let db = &services.stores.posts;
         let txn = db.begin().await?;
         if db.get_database_backend() == DbBackend::Postgres {
-            let key = user_id.as_u64_pair().1 as i64;
-            txn.execute(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT pg_advisory_xact_lock($1)",
-                [Value::from(key)],
-            ))
-            .await?;
+            crate::db::advisory_xact_lock(&txn, user_id).await?;
         }
         let hidden = auth::accounts::find(&services.stores.auth, user_id)
             .await?
