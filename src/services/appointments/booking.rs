@@ -23,7 +23,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     sea_query::{Expr, LockBehavior, LockType},
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
-    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
+    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     TransactionTrait,
 };
 use uuid::Uuid;
@@ -164,6 +164,21 @@ pub(crate) async fn book(
 async fn queue_behind(txn: &DatabaseTransaction, mut people: [Uuid; 2]) -> Result<()> {
     people.sort();
     for person in people {
+        crate::db::advisory_xact_lock(txn, person).await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: a pass over one person's appointments (cancelling them all) queues
+/// behind that person's bookings and behind other passes for them, as [`queue_behind`]
+/// makes bookings queue. Several passes for one coach do run at once: the suspension's
+/// and each booking that finds its coach suspended after committing
+/// ([`unless_coach_suspended`]). Each locks the same rows, and without a queue two of
+/// them could lock them in different orders (their plans may differ: one connection's
+/// prepared statement can use an index where another's scans the table) and deadlock;
+/// the rows are also locked in id order, so whatever else takes them agrees on one.
+async fn queue_behind_one(txn: &DatabaseTransaction, person: Uuid) -> Result<()> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
         crate::db::advisory_xact_lock(txn, person).await?;
     }
     Ok(())
@@ -401,6 +416,7 @@ pub(crate) async fn cancel_for_suspended_coach(
 ) -> Result<usize> {
     let at = now();
     let txn = services.stores.appointments.begin().await?;
+    queue_behind_one(&txn, coach_id).await?;
     let expired = expire(
         &txn,
         at,
@@ -412,6 +428,7 @@ pub(crate) async fn cancel_for_suspended_coach(
         .filter(appointment::Column::CoachId.eq(coach_id))
         .filter(active(at))
         .filter(appointment::Column::StartsAt.gt(at))
+        .order_by_asc(appointment::Column::Id)
         .lock_exclusive()
         .all(&txn)
         .await?;
@@ -444,11 +461,13 @@ pub(crate) async fn cancel_for_suspended_coach(
 pub(crate) async fn erase(services: &SharedServices, user_id: Uuid) -> Result<usize> {
     let at = now();
     let txn = services.stores.appointments.begin().await?;
+    queue_behind_one(&txn, user_id).await?;
     let expired = expire(&txn, at, involving(&[user_id])).await?;
     let future = appointment::Entity::find()
         .filter(involving(&[user_id]))
         .filter(active(at))
         .filter(appointment::Column::StartsAt.gt(at))
+        .order_by_asc(appointment::Column::Id)
         .lock_exclusive()
         .all(&txn)
         .await?;
