@@ -29,6 +29,7 @@ use crate::{
         context::RequestContext,
         errors::{is_request_error, label, BAD_REQUEST, METHOD_NOT_ALLOWED},
         limits::{self, MAX_BATCH},
+        plain,
     },
     services::{
         auth::{authenticate_header, sessions::ClientInfo, Auth},
@@ -93,15 +94,38 @@ fn response_json(response: &Response) -> serde_json::Value {
     value
 }
 
-/// One response as it is written out. An executed operation is serialised straight from
+/// One response as it is written out. An executed operation is written straight from
 /// the library's response into the body's bytes, with no `serde_json::Value` tree in
-/// between (for a feed page that tree was a thousand allocations); a request error goes
-/// through [`response_json`], which drops its `data` key.
-#[derive(serde::Serialize)]
-#[serde(untagged)]
+/// between, and with the text of walked values copied in as it is
+/// (`schema::plain::write_value`); a request error goes through [`response_json`], which
+/// drops its `data` key.
 enum Outgoing<'a> {
     Executed(&'a Response),
     Refused(serde_json::Value),
+}
+
+impl Outgoing<'_> {
+    fn write(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        match self {
+            Outgoing::Refused(value) => serde_json::to_writer(&mut *out, value),
+            Outgoing::Executed(response) => {
+                // As `Response` serialises itself: data, then extensions and errors
+                // when there are any.
+                out.extend_from_slice(b"{\"data\":");
+                plain::write_value(out, &response.data);
+                if !response.extensions.is_empty() {
+                    out.extend_from_slice(b",\"extensions\":");
+                    serde_json::to_writer(&mut *out, &response.extensions)?;
+                }
+                if !response.errors.is_empty() {
+                    out.extend_from_slice(b",\"errors\":");
+                    serde_json::to_writer(&mut *out, &response.errors)?;
+                }
+                out.push(b'}');
+                Ok(())
+            }
+        }
+    }
 }
 
 fn outgoing(response: &Response) -> Outgoing<'_> {
@@ -112,17 +136,35 @@ fn outgoing(response: &Response) -> Outgoing<'_> {
     }
 }
 
+/// The body of one response, or of a batch's (an array of them).
+fn body_of(responses: &[Outgoing<'_>], batch: bool) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(16 * 1024);
+    if batch {
+        out.push(b'[');
+    }
+    for (i, response) in responses.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        response.write(&mut out)?;
+    }
+    if batch {
+        out.push(b']');
+    }
+    Ok(out)
+}
+
 fn reply(
     accept: Accept,
     status: StatusCode,
-    body: &impl serde::Serialize,
+    body: serde_json::Result<Vec<u8>>,
     extra: Option<HeaderMap>,
 ) -> axum::response::Response {
     let content_type = match accept {
         Accept::Json => "application/json",
         Accept::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
     };
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| {
+    let bytes = body.unwrap_or_else(|_| {
         serde_json::to_vec(&request_error_body(
             "INTERNAL_SERVER_ERROR",
             "internal server error",
@@ -148,7 +190,12 @@ fn refuse(
     code: &str,
     message: &str,
 ) -> axum::response::Response {
-    reply(accept, status, &request_error_body(code, message), None)
+    reply(
+        accept,
+        status,
+        serde_json::to_vec(&request_error_body(code, message)),
+        None,
+    )
 }
 
 /// A request refused with one of the server's errors: its code and its status.
@@ -189,7 +236,9 @@ async fn run_one(
     };
     let user_id = auth.optional_viewer().ok().flatten().map(|v| v.user_id);
     let span = operation.span(user_id);
-    let request = request.data(RequestContext::new(auth.clone(), client.clone()));
+    let request = request
+        .data(RequestContext::new(auth.clone(), client.clone()))
+        .data(plain::WritesRawJson);
     // A query with valid or no credentials needs nothing from the gate-and-audit
     // extension; everything else (and any operation whose type cannot be told) gets it.
     let reads = operation.kind == Some("query") && !matches!(auth, Auth::Invalid(_));
@@ -227,7 +276,12 @@ async fn run(
             let response = run_one(state, &auth, &client, request, over_get).await;
             let status = status_of(accept, std::slice::from_ref(&response));
             let headers = response.http_headers.clone();
-            reply(accept, status, &outgoing(&response), Some(headers))
+            reply(
+                accept,
+                status,
+                body_of(&[outgoing(&response)], false),
+                Some(headers),
+            )
         }
         BatchRequest::Batch(requests) => {
             let mut responses = Vec::with_capacity(requests.len());
@@ -236,7 +290,7 @@ async fn run(
             }
             let status = status_of(accept, &responses);
             let body: Vec<Outgoing<'_>> = responses.iter().map(outgoing).collect();
-            reply(accept, status, &body, None)
+            reply(accept, status, body_of(&body, true), None)
         }
     }
 }

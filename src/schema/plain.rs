@@ -1,18 +1,33 @@
-//! Answers a subtree whose data is already in memory without a future per field.
+//! Answers a subtree whose data is already in memory without a future per field, and
+//! writes it as JSON text rather than as a tree of values.
 //!
 //! async-graphql resolves every field of an `#[Object]` as its own boxed future, joined per
-//! object, with its name looked up and its value moved through several layers. A feed
-//! page is a thousand such fields whose values are all loaded before the first one runs
-//! (`schema::posts::load` preloads the page), and that machinery was most of the server's
-//! CPU per feed (BENCHMARKS.md). [`Plain`] walks the selection set instead and builds the
-//! same `Value` the library would build, field by field, synchronously.
+//! object, with its name looked up and its value moved through several layers, into a
+//! `Value` tree that is then serialised. A feed page is a thousand such fields whose
+//! values are all loaded before the first one runs (`schema::posts::load` preloads the
+//! page), and that machinery was most of the server's CPU per feed (BENCHMARKS.md).
+//! [`Plain`] walks the selection set instead, synchronously, and writes each field's JSON
+//! straight into one buffer ([`Out`]).
+//!
+//! The selection is first merged as GraphQL executes it ([`Node`]): fragments followed,
+//! and the fields selected under one response key (`id` and a fragment's `id`; `author {
+//! id }` and `author { profile … }`) answered once with their selections combined, keys
+//! in the order they first appear. That is what the library's own merge of values
+//! produces for a valid document, so the text is the one the resolvers would give.
 //!
 //! The walk answers only what it can answer exactly as the `#[Object]` resolvers do, from
 //! what was preloaded: any field it does not know or any part not preloaded makes the
-//! whole value fall back to the library's resolution ([`Fast`]). A response key selected
-//! twice merges as the library merges it. So the walk never changes an answer; it only
-//! skips work. Errors never come out of it: a field that could fail is a field it leaves
-//! to the library.
+//! whole value fall back to the library's resolution ([`Fast`]). So the walk never changes
+//! an answer; it only skips work. Errors never come out of it: a field that could fail is
+//! a field it leaves to the library.
+//!
+//! The text reaches the response in one of two ways. Over HTTP, whose handler writes the
+//! response itself ([`write_value`]), it travels inside the `Value` as
+//! `Value::Binary` and is copied into the body as it is (no output type of this schema
+//! produces bytes, so nothing else takes that form). Elsewhere (a subscription's
+//! connection, which serialises with the library), or when the field's response key is
+//! selected twice in the document and the library must merge the two values, it is read
+//! back into a `Value`.
 
 use std::{
     borrow::Cow,
@@ -20,12 +35,13 @@ use std::{
 };
 
 use async_graphql::{
-    connection::{Connection, CursorType, Edge, EmptyFields},
-    indexmap::{self, IndexMap},
+    connection::{Connection, Edge, EmptyFields},
     parser::types::{Field, Selection, SelectionSet},
     registry::Registry,
-    ContextSelectionSet, Name, OutputType, Positioned, ScalarType, ServerResult, Value,
+    ContextSelectionSet, OutputType, Positioned, ServerResult, Value,
 };
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use uuid::Uuid;
 
 use super::connection::ConnectionTotal;
 use crate::services::SharedServices;
@@ -35,62 +51,104 @@ pub(crate) struct Walk<'a> {
     pub(crate) services: &'a SharedServices,
 }
 
-/// One selected field, read straight from the document: its response key is the
-/// document's own `Name` (shared, not copied), and fragments are followed as the library
-/// follows them (a valid document's type conditions on these object types always hold).
+/// One response key of a selection set and what is selected under it, merged.
+pub(crate) struct Node<'a> {
+    key: &'a str,
+    /// The first field selected under the key: its name and arguments (the fields a
+    /// valid document selects under one key share both).
+    field: &'a Positioned<Field>,
+    children: Vec<Node<'a>>,
+}
+
+impl<'a> Node<'a> {
+    /// The merged selection of `field`; `None` when a fragment it names is missing
+    /// (never, in a validated document).
+    fn plan(ctx: &'a ContextSelectionSet<'a>, field: &'a Positioned<Field>) -> Option<Self> {
+        Some(Node {
+            key: field.node.response_key().node.as_str(),
+            field,
+            children: merged(ctx, &[&field.node.selection_set.node])?,
+        })
+    }
+}
+
+/// The fields of `sets`, fragments followed, one node per response key in the order the
+/// keys first appear, each with the selections of every field under its key.
+fn merged<'a>(
+    ctx: &'a ContextSelectionSet<'a>,
+    sets: &[&'a SelectionSet],
+) -> Option<Vec<Node<'a>>> {
+    let mut keys: Vec<(&'a Positioned<Field>, Vec<&'a SelectionSet>)> = Vec::new();
+    for set in sets {
+        gather(ctx, set, &mut keys)?;
+    }
+    keys.into_iter()
+        .map(|(field, sets)| {
+            let children = if sets.iter().all(|s| s.items.is_empty()) {
+                Vec::new()
+            } else {
+                merged(ctx, &sets)?
+            };
+            Some(Node {
+                key: field.node.response_key().node.as_str(),
+                field,
+                children,
+            })
+        })
+        .collect()
+}
+
+fn gather<'a>(
+    ctx: &'a ContextSelectionSet<'a>,
+    set: &'a SelectionSet,
+    keys: &mut Vec<(&'a Positioned<Field>, Vec<&'a SelectionSet>)>,
+) -> Option<()> {
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => {
+                let key = field.node.response_key().node.as_str();
+                let sub = &field.node.selection_set.node;
+                match keys
+                    .iter_mut()
+                    .find(|(f, _)| f.node.response_key().node.as_str() == key)
+                {
+                    Some((_, sets)) => sets.push(sub),
+                    None => keys.push((field, vec![sub])),
+                }
+            }
+            Selection::FragmentSpread(spread) => {
+                let fragment = ctx
+                    .query_env
+                    .fragments
+                    .get(&spread.node.fragment_name.node)?;
+                gather(ctx, &fragment.node.selection_set.node, keys)?;
+            }
+            Selection::InlineFragment(inline) => {
+                // A valid document's type conditions on these object types always hold.
+                gather(ctx, &inline.node.selection_set.node, keys)?;
+            }
+        }
+    }
+    Some(())
+}
+
+/// One selected field (all the fields selected under its response key, merged).
 #[derive(Clone, Copy)]
 pub(crate) struct Sel<'a> {
     ctx: &'a ContextSelectionSet<'a>,
-    field: &'a Positioned<Field>,
+    node: &'a Node<'a>,
 }
 
 impl<'a> Sel<'a> {
     /// The field's name in the schema (not its alias).
     pub(crate) fn name(&self) -> &'a str {
-        self.field.node.name.node.as_str()
-    }
-
-    fn key(&self) -> Name {
-        self.field.node.response_key().node.clone()
-    }
-
-    /// Calls `each` with every field selected below this one, in document order, until
-    /// one answers `None`.
-    fn children(&self, each: &mut impl FnMut(Sel<'a>) -> Option<()>) -> Option<()> {
-        self.within(&self.field.node.selection_set.node, each)
-    }
-
-    fn within(
-        &self,
-        set: &'a SelectionSet,
-        each: &mut impl FnMut(Sel<'a>) -> Option<()>,
-    ) -> Option<()> {
-        for item in &set.items {
-            match &item.node {
-                Selection::Field(field) => each(Sel {
-                    ctx: self.ctx,
-                    field,
-                })?,
-                Selection::FragmentSpread(spread) => {
-                    let fragment = self
-                        .ctx
-                        .query_env
-                        .fragments
-                        .get(&spread.node.fragment_name.node)?;
-                    self.within(&fragment.node.selection_set.node, each)?;
-                }
-                Selection::InlineFragment(inline) => {
-                    self.within(&inline.node.selection_set.node, each)?;
-                }
-            }
-        }
-        Some(())
+        self.node.field.node.name.node.as_str()
     }
 
     /// The `first` and `after` arguments of a connection field, read as the resolvers
     /// read them (variables, defaults); `None` when they would not read.
     pub(crate) fn page_arguments(&self) -> Option<(Option<i32>, Option<String>)> {
-        let ctx = self.ctx.with_field(self.field);
+        let ctx = self.ctx.with_field(self.node.field);
         let (_, first) = ctx.param_value::<Option<i32>>("first", None).ok()?;
         let (_, after) = ctx.param_value::<Option<String>>("after", None).ok()?;
         Some((first, after))
@@ -102,61 +160,124 @@ pub(crate) trait Plain {
     /// The GraphQL type's name, for `__typename`.
     fn typename(&self) -> Cow<'static, str>;
 
-    /// The value of one selected field (not `__typename`), or `None` when it cannot be
-    /// answered here exactly as the type's resolver would answer it.
-    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value>;
+    /// Writes the value of one selected field (not `__typename`), or answers `None`
+    /// when it cannot be answered here exactly as the type's resolver would answer it
+    /// (what was written is then thrown away with the rest of the walk).
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>, out: &mut Out) -> Option<()>;
 }
 
-/// Room for the fields of one object, so that its map is not regrown field by field.
-const FIELDS: usize = 8;
+/// The JSON text of a walk.
+#[derive(Default)]
+pub(crate) struct Out(Vec<u8>);
 
-/// The object `value` answers for the selection set of `field`.
+impl Out {
+    pub(crate) fn null(&mut self) {
+        self.0.extend_from_slice(b"null");
+    }
+
+    pub(crate) fn bool(&mut self, value: bool) {
+        self.0
+            .extend_from_slice(if value { b"true" } else { b"false" });
+    }
+
+    pub(crate) fn int(&mut self, value: i64) {
+        // Writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.0, &value);
+    }
+
+    /// A string, escaped as `serde_json` escapes it.
+    pub(crate) fn str(&mut self, value: &str) {
+        escaped(&mut self.0, value);
+    }
+
+    /// An id as the `ID` scalar writes it (a UUID, hyphenated, lower case).
+    pub(crate) fn id(&mut self, id: Uuid) {
+        self.0.push(b'"');
+        self.0.extend_from_slice(
+            id.hyphenated()
+                .encode_lower(&mut Uuid::encode_buffer())
+                .as_bytes(),
+        );
+        self.0.push(b'"');
+    }
+
+    /// A date as the `DateTime` scalar writes it (`to_rfc3339`: `+00:00`, and a fraction
+    /// of 3, 6 or 9 digits only when the nanoseconds need it), without the formatting
+    /// machinery: a feed page writes a hundred dates.
+    pub(crate) fn datetime(&mut self, at: &DateTime<Utc>) {
+        let (year, nanos) = (at.year(), at.nanosecond());
+        if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+            // Years of other widths and leap seconds: chrono's own text.
+            return self.str(&at.to_rfc3339());
+        }
+        let out = &mut self.0;
+        out.push(b'"');
+        digits(out, year as u32, 4);
+        out.push(b'-');
+        digits(out, at.month(), 2);
+        out.push(b'-');
+        digits(out, at.day(), 2);
+        out.push(b'T');
+        digits(out, at.hour(), 2);
+        out.push(b':');
+        digits(out, at.minute(), 2);
+        out.push(b':');
+        digits(out, at.second(), 2);
+        if nanos != 0 {
+            let (value, width) = if nanos % 1_000_000 == 0 {
+                (nanos / 1_000_000, 3)
+            } else if nanos % 1_000 == 0 {
+                (nanos / 1_000, 6)
+            } else {
+                (nanos, 9)
+            };
+            out.push(b'.');
+            digits(out, value, width);
+        }
+        out.extend_from_slice(b"+00:00\"");
+    }
+}
+
+/// `value`'s last `width` decimal digits, zero-padded.
+fn digits(out: &mut Vec<u8>, value: u32, width: u32) {
+    for i in (0..width).rev() {
+        out.push(b'0' + (value / 10u32.pow(i) % 10) as u8);
+    }
+}
+
+/// `value` as a JSON string, escaped as `serde_json` escapes it.
+fn escaped(out: &mut Vec<u8>, value: &str) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(out, value);
+}
+
+/// The object `value` answers for the selection of `field`.
 pub(crate) fn object<T: Plain + ?Sized>(
     walk: &Walk<'_>,
     value: &T,
     field: Sel<'_>,
-) -> Option<Value> {
-    let mut map = IndexMap::with_capacity(FIELDS);
-    field.children(&mut |child| {
-        let v = match child.name() {
-            "__typename" => Value::String(value.typename().into_owned()),
-            _ => value.field(walk, child)?,
+    out: &mut Out,
+) -> Option<()> {
+    out.0.push(b'{');
+    for (i, child) in field.node.children.iter().enumerate() {
+        if i > 0 {
+            out.0.push(b',');
+        }
+        // Response keys are GraphQL names: nothing in them needs escaping.
+        out.0.push(b'"');
+        out.0.extend_from_slice(child.key.as_bytes());
+        out.0.extend_from_slice(b"\":");
+        let child = Sel {
+            ctx: field.ctx,
+            node: child,
         };
-        insert(&mut map, child.key(), v);
-        Some(())
-    })?;
-    Some(Value::Object(map))
-}
-
-/// Adds one field's value under its response key. A key selected twice (`id` and a
-/// fragment's `id`; `author { id }` and `author { profile … }`) merges as the library
-/// merges it: objects key by key, lists of objects item by item, the first scalar kept.
-fn insert(target: &mut IndexMap<Name, Value>, name: Name, value: Value) {
-    // One hash of the key, whether it is new (nearly always) or selected again.
-    let prev = match target.entry(name) {
-        indexmap::map::Entry::Vacant(slot) => {
-            slot.insert(value);
-            return;
+        match child.name() {
+            "__typename" => out.str(&value.typename()),
+            _ => value.field(walk, child, out)?,
         }
-        indexmap::map::Entry::Occupied(slot) => slot.into_mut(),
-    };
-    match (prev, value) {
-        (Value::Object(into), Value::Object(from)) => {
-            for (k, v) in from {
-                insert(into, k, v);
-            }
-        }
-        (Value::List(into), Value::List(from)) => {
-            for (slot, v) in into.iter_mut().zip(from) {
-                if let (Value::Object(into), Value::Object(from)) = (slot, v) {
-                    for (k, v) in from {
-                        insert(into, k, v);
-                    }
-                }
-            }
-        }
-        _ => {}
     }
+    out.0.push(b'}');
+    Some(())
 }
 
 /// A list of objects.
@@ -164,17 +285,17 @@ pub(crate) fn list<'v, T: Plain + 'v>(
     walk: &Walk<'_>,
     items: impl IntoIterator<Item = &'v T>,
     field: Sel<'_>,
-) -> Option<Value> {
-    items
-        .into_iter()
-        .map(|item| object(walk, item, field))
-        .collect::<Option<Vec<_>>>()
-        .map(Value::List)
-}
-
-/// A scalar as its `ScalarType` writes it (ids, dates).
-pub(crate) fn scalar<S: ScalarType>(value: S) -> Value {
-    value.to_value()
+    out: &mut Out,
+) -> Option<()> {
+    out.0.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.0.push(b',');
+        }
+        object(walk, item, field, out)?;
+    }
+    out.0.push(b']');
+    Some(())
 }
 
 /// An optional object: `null` when absent.
@@ -182,10 +303,14 @@ pub(crate) fn nullable<T: Plain>(
     walk: &Walk<'_>,
     value: Option<&T>,
     field: Sel<'_>,
-) -> Option<Value> {
+    out: &mut Out,
+) -> Option<()> {
     match value {
-        Some(v) => object(walk, v, field),
-        None => Some(Value::Null),
+        Some(v) => object(walk, v, field, out),
+        None => {
+            out.null();
+            Some(())
+        }
     }
 }
 
@@ -194,8 +319,8 @@ impl<T: Plain + ?Sized> Plain for &T {
         (**self).typename()
     }
 
-    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
-        (**self).field(walk, field)
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>, out: &mut Out) -> Option<()> {
+        (**self).field(walk, field, out)
     }
 }
 
@@ -204,34 +329,41 @@ impl<N: Plain + OutputType> Plain for Connection<String, N, ConnectionTotal, Emp
         <Self as OutputType>::type_name()
     }
 
-    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>, out: &mut Out) -> Option<()> {
         match field.name() {
-            "edges" => list(walk, &self.edges, field),
-            "nodes" => list(walk, self.edges.iter().map(|e| &e.node), field),
-            "totalCount" => Some(Value::from(self.additional_fields.total_count)),
+            "edges" => list(walk, &self.edges, field, out),
+            "nodes" => list(walk, self.edges.iter().map(|e| &e.node), field, out),
+            "totalCount" => {
+                out.int(self.additional_fields.total_count);
+                Some(())
+            }
             "pageInfo" => {
                 let info = PageInfoView {
                     has_previous_page: self.has_previous_page,
                     has_next_page: self.has_next_page,
-                    start_cursor: self.edges.first().map(|e| &e.cursor),
-                    end_cursor: self.edges.last().map(|e| &e.cursor),
+                    start_cursor: self.edges.first().map(|e| e.cursor.as_str()),
+                    end_cursor: self.edges.last().map(|e| e.cursor.as_str()),
                 };
-                object(walk, &info, field)
+                object(walk, &info, field, out)
             }
             _ => None,
         }
     }
 }
 
+// A `String` cursor is written as it is (its `encode_cursor` is the string itself).
 impl<N: Plain + OutputType> Plain for Edge<String, N, EmptyFields> {
     fn typename(&self) -> Cow<'static, str> {
         Cow::Owned(format!("{}Edge", <N as OutputType>::type_name()))
     }
 
-    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>, out: &mut Out) -> Option<()> {
         match field.name() {
-            "cursor" => Some(Value::String(self.cursor.encode_cursor())),
-            "node" => object(walk, &self.node, field),
+            "cursor" => {
+                out.str(&self.cursor);
+                Some(())
+            }
+            "node" => object(walk, &self.node, field, out),
             _ => None,
         }
     }
@@ -241,8 +373,8 @@ impl<N: Plain + OutputType> Plain for Edge<String, N, EmptyFields> {
 struct PageInfoView<'a> {
     has_previous_page: bool,
     has_next_page: bool,
-    start_cursor: Option<&'a String>,
-    end_cursor: Option<&'a String>,
+    start_cursor: Option<&'a str>,
+    end_cursor: Option<&'a str>,
 }
 
 impl Plain for PageInfoView<'_> {
@@ -250,16 +382,19 @@ impl Plain for PageInfoView<'_> {
         Cow::Borrowed("PageInfo")
     }
 
-    fn field(&self, _: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
-        let cursor =
-            |c: Option<&String>| c.map_or(Value::Null, |c| Value::String(c.encode_cursor()));
-        Some(match field.name() {
-            "hasPreviousPage" => Value::Boolean(self.has_previous_page),
-            "hasNextPage" => Value::Boolean(self.has_next_page),
-            "startCursor" => cursor(self.start_cursor),
-            "endCursor" => cursor(self.end_cursor),
+    fn field(&self, _: &Walk<'_>, field: Sel<'_>, out: &mut Out) -> Option<()> {
+        let cursor = |out: &mut Out, c: Option<&str>| match c {
+            Some(c) => out.str(c),
+            None => out.null(),
+        };
+        match field.name() {
+            "hasPreviousPage" => out.bool(self.has_previous_page),
+            "hasNextPage" => out.bool(self.has_next_page),
+            "startCursor" => cursor(out, self.start_cursor),
+            "endCursor" => cursor(out, self.end_cursor),
             _ => return None,
-        })
+        }
+        Some(())
     }
 }
 
@@ -270,6 +405,10 @@ pub(crate) struct WalkStats {
     pub(crate) walked: AtomicU64,
     pub(crate) resolved: AtomicU64,
 }
+
+/// In a request's data: its response is written by [`write_value`], so a walk's text
+/// may travel in the response's `Value` as it is.
+pub(crate) struct WritesRawJson;
 
 /// `T` as the schema knows it, answered by a walk when the selection allows one and by
 /// the library otherwise. The schema sees `T` itself: same name, same type information.
@@ -296,9 +435,17 @@ where
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let walked = ctx
-            .data_opt::<SharedServices>()
-            .and_then(|services| object(&Walk { services }, &self.0, Sel { ctx, field }));
+        let walked = ctx.data_opt::<SharedServices>().and_then(|services| {
+            let plan = Node::plan(ctx, field)?;
+            let mut out = Out(Vec::with_capacity(4096));
+            object(
+                &Walk { services },
+                &self.0,
+                Sel { ctx, node: &plan },
+                &mut out,
+            )?;
+            as_value(ctx, field, out.0)
+        });
         let stats = ctx.data_opt::<std::sync::Arc<WalkStats>>();
         match walked {
             Some(value) => {
@@ -314,5 +461,123 @@ where
                 self.0.resolve(ctx, field).await
             }
         }
+    }
+}
+
+/// The walk's text for `field` as the response carries it (see the module's
+/// documentation).
+fn as_value(
+    ctx: &ContextSelectionSet<'_>,
+    field: &Positioned<Field>,
+    json: Vec<u8>,
+) -> Option<Value> {
+    if ctx.data_opt::<WritesRawJson>().is_some() && selected_once(ctx, field) {
+        return Some(Value::Binary(json.into()));
+    }
+    serde_json::from_slice(&json).ok()
+}
+
+/// Whether `field` is the only field of the document under its response key: then no
+/// other value is merged with its own, and the library's merge never sees its text.
+fn selected_once(ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> bool {
+    fn count(set: &SelectionSet, key: &str) -> usize {
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(f) => {
+                    usize::from(f.node.response_key().node.as_str() == key)
+                        + count(&f.node.selection_set.node, key)
+                }
+                Selection::FragmentSpread(_) => 0,
+                Selection::InlineFragment(inline) => count(&inline.node.selection_set.node, key),
+            })
+            .sum()
+    }
+    let key = field.node.response_key().node.as_str();
+    let env = ctx.query_env;
+    let in_fragments: usize = env
+        .fragments
+        .values()
+        .map(|f| count(&f.node.selection_set.node, key))
+        .sum();
+    count(&env.operation.node.selection_set.node, key) + in_fragments == 1
+}
+
+/// Writes a response's `Value` as `serde_json` would, but copies a walk's text (see the
+/// module's documentation) into the output as it is.
+pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Number(n) => {
+            let _ = serde_json::to_writer(&mut *out, n);
+        }
+        Value::String(s) => escaped(out, s),
+        Value::Enum(name) => escaped(out, name.as_str()),
+        Value::Binary(json) => out.extend_from_slice(json),
+        Value::List(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                escaped(out, key.as_str());
+                out.push(b':');
+                write_value(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn dates_are_written_as_the_scalar_writes_them() {
+        let base = Utc.with_ymd_and_hms(2026, 12, 2, 9, 5, 7).unwrap();
+        let mut dates = vec![
+            Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(12000, 1, 1, 0, 0, 0).unwrap(),
+            Utc::now(),
+        ];
+        for nanos in [0, 1, 999, 1_000, 120_000, 1_000_000, 7_000_000, 999_999_999] {
+            dates.push(base + chrono::Duration::nanoseconds(nanos));
+        }
+        for at in dates {
+            let mut out = Out::default();
+            out.datetime(&at);
+            let expected =
+                serde_json::to_string(&async_graphql::ScalarType::to_value(&at)).unwrap();
+            assert_eq!(String::from_utf8(out.0).unwrap(), expected, "{at:?}");
+        }
+    }
+
+    #[test]
+    fn ids_and_strings_are_written_as_serde_json_writes_them() {
+        let mut out = Out::default();
+        let id = Uuid::now_v7();
+        out.id(id);
+        out.str("a \"quote\", a \\, a\ttab, é and \u{1}");
+        let expected = format!(
+            "{}{}",
+            serde_json::to_string(&id.to_string()).unwrap(),
+            serde_json::to_string("a \"quote\", a \\, a\ttab, é and \u{1}").unwrap()
+        );
+        assert_eq!(String::from_utf8(out.0).unwrap(), expected);
     }
 }

@@ -11,7 +11,7 @@ use crate::{
     schema::{
         context::ContextExt,
         ids,
-        plain::{self, Plain, Sel, Walk},
+        plain::{Out, Plain, Sel, Walk},
         users::User,
     },
     services::media,
@@ -75,16 +75,20 @@ impl Plain for StoredMedia {
         Cow::Borrowed("Media")
     }
 
-    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
-        Some(match field.name() {
-            "id" => plain::scalar(ids::to_id(self.id)),
-            "filename" => Value::String(self.filename.clone()),
-            "contentType" => Value::String(self.content_type.clone()),
-            "size" => Value::from(size(self)),
-            "visibility" => InputType::to_value(&visibility(self)),
-            "url" => Value::String(media::url(walk.services, self)),
-            "createdAt" => plain::scalar(self.created_at),
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>, out: &mut Out) -> Option<()> {
+        match field.name() {
+            "id" => out.id(self.id),
+            "filename" => out.str(&self.filename),
+            "contentType" => out.str(&self.content_type),
+            "size" => out.int(size(self).into()),
+            "visibility" => match InputType::to_value(&visibility(self)) {
+                Value::Enum(name) => out.str(&name),
+                _ => return None,
+            },
+            "url" => out.str(&media::url(walk.services, self)),
+            "createdAt" => out.datetime(&self.created_at),
             _ => return None,
-        })
+        }
+        Some(())
     }
 }

@@ -6,14 +6,11 @@
 
 use std::borrow::Cow;
 
-use async_graphql::Value;
-
 use super::{Comment, Post};
 use crate::{
     schema::{
         connection::connection,
-        ids,
-        plain::{self, Plain, Sel, Walk},
+        plain::{self, Out, Plain, Sel, Walk},
     },
     services::page::Page,
 };
@@ -23,17 +20,17 @@ impl Plain for Post {
         Cow::Borrowed("Post")
     }
 
-    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
-        Some(match field.name() {
-            "id" => plain::scalar(ids::to_id(self.row.id)),
-            "body" => Value::String(self.row.body.clone()),
-            "likeCount" => Value::from(self.row.like_count),
-            "likedByMe" => Value::Boolean(self.liked),
-            "commentCount" => Value::from(self.row.comment_count),
-            "createdAt" => plain::scalar(self.row.created_at),
-            "updatedAt" => plain::scalar(self.row.updated_at),
-            "author" => plain::object(walk, self.author.as_deref()?, field)?,
-            "media" => plain::list(walk, self.media.as_ref()?, field)?,
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>, out: &mut Out) -> Option<()> {
+        match field.name() {
+            "id" => out.id(self.row.id),
+            "body" => out.str(&self.row.body),
+            "likeCount" => out.int(self.row.like_count.into()),
+            "likedByMe" => out.bool(self.liked),
+            "commentCount" => out.int(self.row.comment_count.into()),
+            "createdAt" => out.datetime(&self.row.created_at),
+            "updatedAt" => out.datetime(&self.row.updated_at),
+            "author" => plain::object(walk, self.author.as_deref()?, field, out)?,
+            "media" => plain::list(walk, self.media.as_ref()?, field, out)?,
             "comments" => {
                 // The first page only, within what was read with the post, as
                 // `Post.comments` answers it from the same rows.
@@ -52,10 +49,11 @@ impl Plain for Post {
                     .map(|c| (c.cursor(), c))
                     .collect();
                 let conn = connection(&page, rows, i64::from(self.row.comment_count));
-                plain::object(walk, &conn, field)?
+                plain::object(walk, &conn, field, out)?
             }
             _ => return None,
-        })
+        }
+        Some(())
     }
 }
 
@@ -64,13 +62,14 @@ impl Plain for Comment {
         Cow::Borrowed("Comment")
     }
 
-    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
-        Some(match field.name() {
-            "id" => plain::scalar(ids::to_id(self.row.id)),
-            "body" => Value::String(self.row.body.clone()),
-            "createdAt" => plain::scalar(self.row.created_at),
-            "author" => plain::object(walk, self.author.as_deref()?, field)?,
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>, out: &mut Out) -> Option<()> {
+        match field.name() {
+            "id" => out.id(self.row.id),
+            "body" => out.str(&self.row.body),
+            "createdAt" => out.datetime(&self.row.created_at),
+            "author" => plain::object(walk, self.author.as_deref()?, field, out)?,
             _ => return None,
-        })
+        }
+        Some(())
     }
 }

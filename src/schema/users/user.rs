@@ -9,7 +9,7 @@
 
 use std::{borrow::Cow, collections::HashMap};
 
-use async_graphql::{dataloader::DataLoader, Context, Lookahead, Object, Result, Value, ID};
+use async_graphql::{dataloader::DataLoader, Context, Lookahead, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -31,7 +31,7 @@ use crate::{
         context::ContextExt,
         ids,
         media::{Media, MediaLoader},
-        plain::{self, Fast, Plain, Sel, Walk},
+        plain::{self, Fast, Out, Plain, Sel, Walk},
         posts::{self, Post},
     },
     services::{auth::Role, users::rules::DEFAULT_TIMEZONE},
@@ -424,9 +424,9 @@ impl Plain for User {
         Cow::Borrowed("User")
     }
 
-    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>, out: &mut Out) -> Option<()> {
         match field.name() {
-            "id" => Some(plain::scalar(ids::to_id(self.id))),
+            "id" => out.id(self.id),
             "profile" => plain::object(
                 walk,
                 &ProfileView {
@@ -434,9 +434,11 @@ impl Plain for User {
                     avatar: self.avatar.as_ref(),
                 },
                 field,
-            ),
-            _ => None,
+                out,
+            )?,
+            _ => return None,
         }
+        Some(())
     }
 }
 
@@ -451,16 +453,20 @@ impl Plain for ProfileView<'_> {
         Cow::Borrowed("UserProfile")
     }
 
-    fn field(&self, walk: &Walk<'_>, field: Sel<'_>) -> Option<Value> {
-        Some(match field.name() {
-            "displayName" => Value::String(self.row.display_name.clone()),
-            "bio" => self.row.bio.clone().map_or(Value::Null, Value::String),
-            "timezone" => Value::String(self.row.timezone.clone()),
+    fn field(&self, walk: &Walk<'_>, field: Sel<'_>, out: &mut Out) -> Option<()> {
+        match field.name() {
+            "displayName" => out.str(&self.row.display_name),
+            "bio" => match &self.row.bio {
+                Some(bio) => out.str(bio),
+                None => out.null(),
+            },
+            "timezone" => out.str(&self.row.timezone),
             "avatar" => match self.row.avatar_media_id {
-                None => Value::Null,
-                Some(_) => plain::nullable(walk, self.avatar?.as_ref(), field)?,
+                None => out.null(),
+                Some(_) => plain::nullable(walk, self.avatar?.as_ref(), field, out)?,
             },
             _ => return None,
-        })
+        }
+        Some(())
     }
 }
