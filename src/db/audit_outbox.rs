@@ -24,3 +24,37 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// An entry waiting here, as admin_db keeps it (the same columns).
+impl From<Model> for super::admin::audit_entry::Model {
+    fn from(r: Model) -> Self {
+        Self {
+            id: r.id,
+            actor_id: r.actor_id,
+            action: r.action,
+            target_type: r.target_type,
+            target_id: r.target_id,
+            outcome: r.outcome,
+            ip: r.ip,
+            at: r.at,
+            details: r.details,
+        }
+    }
+}
+
+/// An entry of admin_db, to wait here.
+impl From<&super::admin::audit_entry::Model> for Model {
+    fn from(e: &super::admin::audit_entry::Model) -> Self {
+        Self {
+            id: e.id,
+            actor_id: e.actor_id,
+            action: e.action.clone(),
+            target_type: e.target_type.clone(),
+            target_id: e.target_id.clone(),
+            outcome: e.outcome.clone(),
+            ip: e.ip.clone(),
+            at: e.at,
+            details: e.details.clone(),
+        }
+    }
+}

@@ -12,12 +12,14 @@ pub(crate) fn parse(field: &str, id: &ID) -> Result<Uuid> {
 }
 
 pub(crate) fn to_id(id: Uuid) -> ID {
-    // The hyphenated lower-case form `to_string` writes, without the formatting
-    // machinery: a feed page writes a hundred ids.
-    ID(id
-        .hyphenated()
-        .encode_lower(&mut Uuid::encode_buffer())
-        .to_owned())
+    ID(text(id, &mut Uuid::encode_buffer()).to_owned())
+}
+
+/// An id as the schema writes it: the hyphenated lower-case form `to_string` writes,
+/// without the formatting machinery (a feed page writes a hundred ids), in `buf`
+/// (`Uuid::encode_buffer()`).
+pub(crate) fn text(id: Uuid, buf: &mut [u8]) -> &str {
+    id.hyphenated().encode_lower(buf)
 }
 
 #[cfg(test)]

@@ -193,11 +193,8 @@ impl Out {
     /// An id as the `ID` scalar writes it (a UUID, hyphenated, lower case).
     pub(crate) fn id(&mut self, id: Uuid) {
         self.0.push(b'"');
-        self.0.extend_from_slice(
-            id.hyphenated()
-                .encode_lower(&mut Uuid::encode_buffer())
-                .as_bytes(),
-        );
+        self.0
+            .extend_from_slice(super::ids::text(id, &mut Uuid::encode_buffer()).as_bytes());
         self.0.push(b'"');
     }
 

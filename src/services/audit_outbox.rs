@@ -39,8 +39,9 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    sea_query::OnConflict, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Alias, OnConflict},
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, IdenStatic, IntoActiveModel, Iterable, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -228,11 +229,7 @@ pub(crate) async fn stage(txn: &DatabaseTransaction, db: Database, target: Targe
     }) else {
         return Ok(());
     };
-    outbox::Entity::insert(row(&draft.entry(SUCCESS, target.kind)).into_active_model())
-        .on_conflict(overwrite())
-        .exec_without_returning(txn)
-        .await?;
-    Ok(())
+    stash(txn, &draft.entry(SUCCESS, target.kind)).await
 }
 
 /// Takes the pending entry back out of the outbox of `db` through `txn`, the transaction
@@ -245,41 +242,20 @@ pub(crate) async fn unstage(txn: &DatabaseTransaction, db: Database) -> Result<(
     remove(txn, vec![id]).await
 }
 
-/// `ON CONFLICT (id) DO UPDATE` every other column.
-fn overwrite() -> OnConflict {
-    OnConflict::column(outbox::Column::Id)
-        .update_columns([
-            outbox::Column::ActorId,
-            outbox::Column::Action,
-            outbox::Column::TargetType,
-            outbox::Column::TargetId,
-            outbox::Column::Outcome,
-            outbox::Column::Ip,
-            outbox::Column::At,
-            outbox::Column::Details,
-        ])
+/// `ON CONFLICT (id) DO UPDATE` every other column of `E` (an outbox row, an audit
+/// row: both keep an entry under its id).
+pub(crate) fn overwrite<E: EntityTrait>() -> OnConflict {
+    let others = E::Column::iter().filter(|c| c.as_str() != "id");
+    OnConflict::column(Alias::new("id"))
+        .update_columns(others)
         .to_owned()
-}
-
-fn row(entry: &audit_entry::Model) -> outbox::Model {
-    outbox::Model {
-        id: entry.id,
-        actor_id: entry.actor_id,
-        action: entry.action.clone(),
-        target_type: entry.target_type.clone(),
-        target_id: entry.target_id.clone(),
-        outcome: entry.outcome.clone(),
-        ip: entry.ip.clone(),
-        at: entry.at,
-        details: entry.details.clone(),
-    }
 }
 
 /// Keeps `entry` in the outbox of `db` (a connection to it) until it can be moved to
 /// admin_db; an entry of that id already waiting there is written over.
 pub(crate) async fn stash(db: &impl ConnectionTrait, entry: &audit_entry::Model) -> Result<()> {
-    outbox::Entity::insert(row(entry).into_active_model())
-        .on_conflict(overwrite())
+    outbox::Entity::insert(outbox::Model::from(entry).into_active_model())
+        .on_conflict(overwrite::<outbox::Entity>())
         .exec_without_returning(db)
         .await?;
     Ok(())
@@ -289,7 +265,7 @@ pub(crate) async fn stash(db: &impl ConnectionTrait, entry: &audit_entry::Model)
 /// such row waits there (its transaction rolled back, or it was moved meanwhile).
 pub(crate) async fn rewrite(db: &DatabaseConnection, entry: &audit_entry::Model) -> Result<bool> {
     let done = outbox::Entity::update_many()
-        .set(row(entry).into_active_model().reset_all())
+        .set(outbox::Model::from(entry).into_active_model().reset_all())
         .filter(outbox::Column::Id.eq(entry.id))
         .exec(db)
         .await?;
@@ -304,20 +280,7 @@ pub(crate) async fn batch(db: &DatabaseConnection, limit: u64) -> Result<Vec<aud
         .limit(limit)
         .all(db)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| audit_entry::Model {
-            id: r.id,
-            actor_id: r.actor_id,
-            action: r.action,
-            target_type: r.target_type,
-            target_id: r.target_id,
-            outcome: r.outcome,
-            ip: r.ip,
-            at: r.at,
-            details: r.details,
-        })
-        .collect())
+    Ok(rows.into_iter().map(audit_entry::Model::from).collect())
 }
 
 /// Forgets entries of the outbox of `db` that are now in admin_db.

@@ -103,20 +103,7 @@ pub(crate) async fn settle_staged(stores: &Stores, staged: Vec<Staged>) {
 /// it waits in auth_db's outbox instead.
 pub(crate) async fn settle(stores: &Stores, entry: audit_entry::Model, staged: &[Database]) {
     let written = audit_entry::Entity::insert(entry.clone().into_active_model())
-        .on_conflict(
-            OnConflict::column(audit_entry::Column::Id)
-                .update_columns([
-                    audit_entry::Column::ActorId,
-                    audit_entry::Column::Action,
-                    audit_entry::Column::TargetType,
-                    audit_entry::Column::TargetId,
-                    audit_entry::Column::Outcome,
-                    audit_entry::Column::Ip,
-                    audit_entry::Column::At,
-                    audit_entry::Column::Details,
-                ])
-                .to_owned(),
-        )
+        .on_conflict(audit_outbox::overwrite::<audit_entry::Entity>())
         .exec_without_returning(&stores.admin)
         .await;
     let err = match written {

@@ -103,9 +103,7 @@ pub(crate) async fn book(
     };
 
     let txn = services.stores.appointments.begin().await?;
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        queue_behind(&txn, [coach_id, client_id]).await?;
-    }
+    queue_behind(&txn, [coach_id, client_id]).await?;
     // The first statement writes (SQLite: takes the write lock before the check below).
     let expired = expire(&txn, at, involving(&[coach_id, client_id])).await?;
     if txn.get_database_backend() != DatabaseBackend::Postgres {
@@ -153,32 +151,32 @@ pub(crate) async fn book(
     unless_coach_suspended(services, row).await
 }
 
-/// PostgreSQL: makes the bookings of one person wait for each other. Two overlapping
-/// inserts in flight at once each find the other's row while checking the exclusion
-/// constraint and wait for it: a deadlock, which PostgreSQL breaks after a second by
-/// failing one of them with 40P01 (an internal error, where CONFLICT is the answer). With
-/// a transaction-scoped advisory lock per person, taken in one order (sorted), the second
-/// booking starts its insert after the first committed and gets a clean 23P01. Bookings
-/// of people who share no one never wait for each other (a key collision between two
-/// people only makes them queue: `crate::db::advisory_xact_lock`).
-async fn queue_behind(txn: &DatabaseTransaction, mut people: [Uuid; 2]) -> Result<()> {
+/// PostgreSQL: makes what changes one person's calendar wait for anything else that
+/// does: bookings, and the passes that cancel all of a person's appointments.
+///
+/// Two overlapping booking inserts in flight at once each find the other's row while
+/// checking the exclusion constraint and wait for it: a deadlock, which PostgreSQL breaks
+/// after a second by failing one of them with 40P01 (an internal error, where CONFLICT
+/// is the answer). Several cancellation passes for one coach do run at once (the
+/// suspension's, and each booking's that finds its coach suspended after committing:
+/// [`unless_coach_suspended`]); each locks the same rows, and two of them could lock them
+/// in different orders (one connection's prepared plan can use an index where another's
+/// scans the table) and deadlock. Those passes also lock rows in id order.
+///
+/// With a transaction-scoped advisory lock per person, taken in one order (sorted), the
+/// second booking starts its insert after the first committed and gets a clean 23P01,
+/// and passes run one after the other. Work on people who share no one never waits (a
+/// key collision between two people only makes them queue:
+/// `crate::db::advisory_xact_lock`). SQLite has one writer at a time already.
+async fn queue_behind<const N: usize>(
+    txn: &DatabaseTransaction,
+    mut people: [Uuid; N],
+) -> Result<()> {
+    if txn.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
     people.sort();
     for person in people {
-        crate::db::advisory_xact_lock(txn, person).await?;
-    }
-    Ok(())
-}
-
-/// PostgreSQL: a pass over one person's appointments (cancelling them all) queues
-/// behind that person's bookings and behind other passes for them, as [`queue_behind`]
-/// makes bookings queue. Several passes for one coach do run at once: the suspension's
-/// and each booking that finds its coach suspended after committing
-/// ([`unless_coach_suspended`]). Each locks the same rows, and without a queue two of
-/// them could lock them in different orders (their plans may differ: one connection's
-/// prepared statement can use an index where another's scans the table) and deadlock;
-/// the rows are also locked in id order, so whatever else takes them agrees on one.
-async fn queue_behind_one(txn: &DatabaseTransaction, person: Uuid) -> Result<()> {
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
         crate::db::advisory_xact_lock(txn, person).await?;
     }
     Ok(())
@@ -416,7 +414,7 @@ pub(crate) async fn cancel_for_suspended_coach(
 ) -> Result<usize> {
     let at = now();
     let txn = services.stores.appointments.begin().await?;
-    queue_behind_one(&txn, coach_id).await?;
+    queue_behind(&txn, [coach_id]).await?;
     let expired = expire(
         &txn,
         at,
@@ -461,7 +459,7 @@ pub(crate) async fn cancel_for_suspended_coach(
 pub(crate) async fn erase(services: &SharedServices, user_id: Uuid) -> Result<usize> {
     let at = now();
     let txn = services.stores.appointments.begin().await?;
-    queue_behind_one(&txn, user_id).await?;
+    queue_behind(&txn, [user_id]).await?;
     let expired = expire(&txn, at, involving(&[user_id])).await?;
     let future = appointment::Entity::find()
         .filter(involving(&[user_id]))
